@@ -1,0 +1,112 @@
+"""The `ffnbench` command line."""
+import argparse
+import json
+import sys
+import warnings
+
+import numpy as np
+
+from . import harness
+from .config import TrainConfig
+from .errors import UserError
+from .fileio import atomic_write, check_writable_dir
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line, without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_train_options(p):
+    d = TrainConfig()
+    p.add_argument("--backend", default=d.backend, help="python | numpy | numba | torch (default %(default)s)")
+    p.add_argument("--dataset", default=d.dataset, help="red | white (default %(default)s)")
+    p.add_argument("--hidden", default=",".join(map(str, d.hidden)),
+                   help="hidden layer sizes, comma-separated (default %(default)s)")
+    p.add_argument("--activation", default=d.activation, help="sigmoid | tanh | relu (default %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    p.add_argument("--l2", type=float, default=d.l2, help="L2 penalty on weights (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="split, initial weights and order (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="stop after this many epochs without a better validation MSE and restore "
+                        "the best weights; 0 = train exactly --epochs (default %(default)s)")
+    p.add_argument("--init", default=d.init,
+                   help="auto | glorot | he | uniform01 (auto: Glorot for sigmoid/tanh, He for relu)")
+    p.add_argument("--scaling", default=d.scaling, help="standard | minmax | none (default %(default)s)")
+    p.add_argument("--device", default=d.device, help="cpu | cuda, torch backend only (default %(default)s)")
+    p.add_argument("--data-dir", default=None, help="read the wine CSVs from this directory instead")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="accept CSVs whose sha256 differs from the UCI files (still validated)")
+
+
+def _config(args):
+    return TrainConfig(backend=args.backend, dataset=args.dataset, hidden=args.hidden,
+                       activation=args.activation, lr=args.lr, l2=args.l2, seed=args.seed,
+                       epochs=args.epochs, patience=args.patience, init=args.init,
+                       scaling=args.scaling, device=args.device, data_dir=args.data_dir,
+                       allow_unverified=args.allow_unverified)
+
+
+def _summary(r):
+    c = r["config"]
+    head = (f"{r['backend']} on {r['dataset']} wine: hidden {c['hidden']}, {c['activation']}, "
+            f"lr {c['lr']}, l2 {c['l2']}, seed {c['seed']} (device {r['device']})")
+    if r["diverged"]:
+        body = f"  DIVERGED (NaN/inf) in epoch {r['diverged_epoch']}"
+    else:
+        body = (f"  {r['epochs_run']} epochs, best at epoch {r['best_epoch']}\n"
+                f"  test MSE {r['test_mse']:.4f}  RMSE {r['test_rmse']:.4f}  MAE {r['test_mae']:.4f}"
+                f"  acc@0.5 {r['test_acc_0_5']:.1%}  acc@1.0 {r['test_acc_1_0']:.1%}\n"
+                f"  train MSE {r['train_mse']:.4f}  val MSE {r['val_mse']:.4f}")
+    timing = (f"  {1e3 * r['seconds_per_epoch']:.2f} ms/epoch (median), "
+              f"warm-up {r['warmup_seconds']:.2f} s")
+    return "\n".join((head, body, timing))
+
+
+def cmd_train(args):
+    config = _config(args)
+    if args.save_weights:
+        check_writable_dir(args.save_weights)
+    result, weights = harness.train(config)
+    if args.save_weights:
+        arrays = {f"{k}{l + 1}": a for l, wb in enumerate(weights) for k, a in zip("Wb", wb)}
+        with atomic_write(args.save_weights, "wb") as f:
+            np.savez(f, **arrays)
+    print(json.dumps(result, indent=2) if args.json else _summary(result))
+
+
+def build_parser():
+    parser = Parser(prog="ffnbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    p = sub.add_parser("train", help="train one network with one backend")
+    _add_train_options(p)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--save-weights", metavar="FILE.npz",
+                   help="save the final weights (W1, b1, W2, ... as float64)")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def _warning_line(message, category, *_args, **_kw):
+    print(f"ffnbench: warning: {message}", file=sys.stderr)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _warning_line
+    try:
+        args.func(args)
+    except UserError as e:
+        print(f"ffnbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ffnbench: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The UCI wine data: checksummed loading, the seeded 70/15/15 split, and feature scaling."""
+import hashlib
+import io
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import UserError
+
+PACKAGED = Path(__file__).parent / "datasets"
+FILES = {  # dataset -> (file name, sha256 of the original UCI file)
+    "red": ("winequality-red.csv",
+            "4a402cf041b025d4566d954c3b9ba8635a3a8a01e039005d97d6a710278cf05e"),
+    "white": ("winequality-white.csv",
+              "76c3f809815c17c07212622f776311faeb31e87610d52c26d87d6e361b169836"),
+}
+N_COLUMNS = 12  # 11 physicochemical inputs + quality
+SPLIT_STREAM = 0  # seed streams: the split, the initial weights and the epoch orders
+                  # are drawn independently, so changing one never moves the others
+
+
+def _parse(raw, path):
+    """12 numeric columns, no missing cells, or a UserError saying where it is wrong."""
+    try:
+        df = pd.read_csv(io.BytesIO(raw), sep=";", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a semicolon-separated table ({str(e).strip()})") from None
+    if df.shape[1] != N_COLUMNS:
+        raise UserError(f"{path}: expected {N_COLUMNS} columns, found {df.shape[1]}")
+    if len(df) == 0:
+        raise UserError(f"{path}: no data rows")
+    values = df.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
+    bad = values.isna().to_numpy()
+    if bad.any():
+        r, c = map(int, np.argwhere(bad)[0])
+        cell = df.iat[r, c]
+        what = "missing cell" if cell is None or not str(cell).strip() else f"non-numeric cell {cell!r}"
+        raise UserError(f"{path}: {what} at data row {r + 1}, column {df.columns[c]!r}")
+    return values.to_numpy(dtype=np.float64), [str(c) for c in df.columns]
+
+
+@lru_cache(maxsize=8)
+def load(name, data_dir=None, allow_unverified=False):
+    """(X (n, 11), y (n,), column names) for dataset `name`, verified by sha256."""
+    fname, expected = FILES[name]
+    path = (Path(data_dir) if data_dir else PACKAGED) / fname
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected and not allow_unverified:
+        raise UserError(f"{path}: sha256 {digest[:16]}... does not match the UCI file "
+                        f"({expected[:16]}...); --allow-unverified accepts other content")
+    table, columns = _parse(raw, path)
+    return table[:, :-1], table[:, -1], columns
+
+
+def split(n, seed):
+    """Index arrays (train, val, test) of sizes int(0.7 n), int(0.15 n) and the rest."""
+    perm = np.random.default_rng([seed, SPLIT_STREAM]).permutation(n)
+    n_train, n_val = int(0.7 * n), int(0.15 * n)
+    return perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+
+
+def _standard(X):
+    sd = X.std(axis=0)
+    return X.mean(axis=0), np.where(sd > 0, sd, 1.0)
+
+
+def _minmax(X):
+    lo, span = X.min(axis=0), np.ptp(X, axis=0)
+    return lo, np.where(span > 0, span, 1.0)
+
+
+SCALERS = {  # fitted on the training part only: X -> (X - shift) / scale
+    "standard": _standard,
+    "minmax": _minmax,
+    "none": lambda X: (np.zeros(X.shape[1]), np.ones(X.shape[1])),
+}
+
+
+def fit_scaler(kind, X_train):
+    """(shift, scale) such that (X - shift) / scale is the scaled X."""
+    return SCALERS[kind](X_train)

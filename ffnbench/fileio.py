@@ -1,0 +1,29 @@
+"""Atomic result files: write to a temporary file beside the target, then rename."""
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import UserError
+
+
+def check_writable_dir(path):
+    """Fail before any work is done if `path`'s directory does not exist."""
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"{path}: directory {parent} does not exist")
+
+
+@contextmanager
+def atomic_write(path, mode="w"):
+    """Open a temp file for writing; it replaces `path` only if the block succeeds."""
+    path = Path(path)
+    check_writable_dir(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,148 @@
+"""Everything that is not the maths: data, split, scaling, initial weights, sample order,
+early stopping, divergence, evaluation and timing — done once, for every backend alike."""
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import impls
+
+from . import __version__, data
+from .errors import UserError
+
+INIT_STREAM, ORDER_STREAM = 1, 2  # see data.SPLIT_STREAM
+AUTO_INIT = {"sigmoid": "glorot", "tanh": "glorot", "relu": "he"}
+
+
+def _glorot(rng, fan_in, fan_out):
+    lim = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-lim, lim, (fan_out, fan_in)), np.zeros(fan_out)
+
+
+def _he(rng, fan_in, fan_out):
+    lim = np.sqrt(6.0 / fan_in)  # He-uniform: variance 2 / fan_in
+    return rng.uniform(-lim, lim, (fan_out, fan_in)), np.zeros(fan_out)
+
+
+def _uniform01(rng, fan_in, fan_out):  # the published code's choice, biases included
+    return rng.random((fan_out, fan_in)), rng.random(fan_out)
+
+
+INITS = {"glorot": _glorot, "he": _he, "uniform01": _uniform01}
+
+
+def init_params(sizes, activation, init, seed):
+    """Canonical initial weights [(W (fan_out, fan_in), b (fan_out,)), ...] from the seed."""
+    rng = np.random.default_rng([seed, INIT_STREAM])
+    draw = INITS[AUTO_INIT[activation] if init == "auto" else init]
+    return [draw(rng, fan_in, fan_out) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
+
+
+def epoch_orders(seed, n):
+    """The sample order of epoch 1, 2, ...: the same for every backend."""
+    rng = np.random.default_rng([seed, ORDER_STREAM])
+    while True:
+        yield rng.permutation(n)
+
+
+@dataclass
+class Prepared:
+    """A run's scaled data parts (X (m, 11), Y (m, 1)) and its initial weights."""
+
+    X: dict
+    Y: dict
+    params: list
+
+
+def prepare(config):
+    X, y, _ = data.load(config.dataset, config.data_dir, config.allow_unverified)
+    parts = dict(zip(("train", "val", "test"), data.split(len(y), config.seed)))
+    shift, scale = data.fit_scaler(config.scaling, X[parts["train"]])
+    Xs = {k: np.ascontiguousarray((X[idx] - shift) / scale) for k, idx in parts.items()}
+    Ys = {k: y[idx].reshape(-1, 1).copy() for k, idx in parts.items()}
+    sizes = (X.shape[1], *config.hidden, 1)
+    return Prepared(Xs, Ys, init_params(sizes, config.activation, config.init, config.seed))
+
+
+def regression_metrics(yhat, y):
+    """MSE, RMSE, MAE and the share of |yhat - y| <= T for T = 0.5, 1.0 (Cortez et al.)."""
+    e = np.abs(np.ravel(yhat) - np.ravel(y))
+    mse = float(np.mean(e * e))
+    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(e)),
+            "acc_0_5": float(np.mean(e <= 0.5)), "acc_1_0": float(np.mean(e <= 1.0))}
+
+
+def _finite(params):
+    return all(np.isfinite(W).all() and np.isfinite(b).all() for W, b in params)
+
+
+def load_backend(config):
+    try:
+        backend = impls.load(config.backend)
+    except impls.BackendUnavailable as e:
+        raise UserError(str(e)) from None
+    if config.device not in backend.DEVICES:
+        raise UserError(f"backend '{config.backend}' runs on {', '.join(backend.DEVICES)} only, "
+                        f"not on {config.device}")
+    return backend
+
+
+def warm_up(backend, params, hp, X, Y, device):
+    """Seconds to compile/initialise on two samples: kept out of the epoch timings."""
+    t0 = time.perf_counter()
+    state = backend.from_numpy(params, hp, device)
+    backend.train_epoch(state, X[:2], Y[:2], np.arange(min(2, len(X)), dtype=np.int64))
+    backend.predict(state, X[:2])
+    return time.perf_counter() - t0
+
+
+def train(config, prepared=None):
+    """Train one run; returns (result dict, final weights [(W, b), ...])."""
+    backend = load_backend(config)
+    p = prepared or prepare(config)
+    hp, X, Y = config.hp, p.X, p.Y
+    warmup = warm_up(backend, p.params, hp, X["train"], Y["train"], config.device)
+    state = backend.from_numpy(p.params, hp, config.device)
+    best = (np.inf, 0, None)  # (val MSE, epoch, weights)
+    history, seconds, diverged_epoch = [], [], None
+    orders = epoch_orders(config.seed, len(X["train"]))
+    with np.errstate(all="ignore"):  # overflow is expected in a diverging run
+        for epoch in range(1, config.epochs + 1):
+            order = next(orders)
+            t0 = time.perf_counter()
+            backend.train_epoch(state, X["train"], Y["train"], order)
+            seconds.append(time.perf_counter() - t0)
+            val = regression_metrics(backend.predict(state, X["val"]), Y["val"])["mse"]
+            weights = backend.to_numpy(state)
+            if not (np.isfinite(val) and _finite(weights)):
+                diverged_epoch = epoch
+                break
+            history.append(val)
+            if val < best[0]:
+                best = (val, epoch, weights)
+            elif config.patience and epoch - best[1] >= config.patience:
+                break
+        if config.patience and diverged_epoch is None:
+            weights = best[2]  # early stopping restores the best weights
+            state = backend.from_numpy(weights, hp, config.device)
+        metrics = {k: regression_metrics(backend.predict(state, X[k]), Y[k]) for k in X}
+    if diverged_epoch:  # the run ended in NaN/inf: a result, reported like the published table
+        metrics = {k: dict.fromkeys(m, None) for k, m in metrics.items()}
+    n_weights = sum(W.size + b.size for W, b in p.params)
+    result = {
+        "backend": config.backend, "dataset": config.dataset, "config": config.to_dict(),
+        "device": str(state.get("device", config.device)),  # torch may fall back to cpu
+        **{f"{k}_mse": metrics[k]["mse"] for k in ("train", "val", "test")},
+        **{f"test_{m}": metrics["test"][m] for m in ("rmse", "mae", "acc_0_5", "acc_1_0")},
+        "metrics": metrics,
+        "epochs_run": epoch, "best_epoch": best[1] if history else None,
+        "diverged": diverged_epoch is not None, "diverged_epoch": diverged_epoch,
+        "val_mse_history": history,
+        "seconds_per_epoch": float(np.median(seconds)), "warmup_seconds": warmup,
+        "n_weights": int(n_weights), "n_train": len(X["train"]), "n_val": len(X["val"]),
+        "n_test": len(X["test"]), "ffnbench_version": __version__,
+    }
+    return result, weights
+
+
+TIMING_KEYS = ("seconds_per_epoch", "warmup_seconds")  # the only numbers that vary run to run

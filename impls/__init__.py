@@ -1,0 +1,53 @@
+"""The contestants: one module per backend, each with the same public names.
+
+Contract (see README, "How to add a backend"):
+
+    NAME                                  registry key
+    DEVICES                               devices the backend can run on
+    from_numpy(params, hp, device="cpu")  [(W, b), ...] float64 + HyperParams -> engine state
+    to_numpy(state)                       engine state -> [(W, b), ...] float64 copies
+    train_epoch(state, X, Y, order)       one pass over X[order], updates state in place
+    predict(state, X)                     network outputs, numpy (m, n_out)
+    gradients(state, X, Y)                gradient of the objective J, [(gW, gb), ...]
+
+The state owns its HyperParams (predict needs the activation; optimiser state is made
+with them). J = mean over samples of L + (l2 / 2) * sum of squared weights (not biases),
+with L = sum_k (yhat_k - y_k)^2, so one SGD step is theta <- theta - lr * dJ/dtheta.
+
+Canonical weights: W(l) has shape (fan_out, fan_in), b(l) has shape (fan_out,), so that
+z(l) = W(l) a(l-1) + b(l) as in PROTOCOL.md. X is (m, n_in), Y is (m, n_out), float64.
+Backends import only their engine: no data loading, shuffling, seeding, timing or printing.
+"""
+import importlib
+from typing import NamedTuple
+
+BACKENDS = {  # name -> module, imported on first use so a missing engine is a clear error
+    "python": "impls.python_ffn",
+    "numpy": "impls.numpy_ffn",
+    "numba": "impls.numba_ffn",
+    "torch": "impls.torch_ffn",
+}
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+class HyperParams(NamedTuple):
+    """What a backend needs to know to train: the maths, not the experiment."""
+
+    activation: str  # hidden layers: sigmoid | tanh | relu
+    lr: float
+    l2: float  # weight decay on weights only: W <- W - lr * (dJ/dW + l2 * W)
+    batch_size: int = 1  # samples per update; 1 = per-sample SGD as published
+
+
+class BackendUnavailable(ImportError):
+    """The backend's engine (numba, torch) is not installed."""
+
+
+def load(name):
+    """Import backend `name`; a missing engine raises BackendUnavailable naming it."""
+    try:
+        return importlib.import_module(BACKENDS[name])
+    except ModuleNotFoundError as e:
+        raise BackendUnavailable(
+            f"backend '{name}' needs the package '{e.name}', which is not installed "
+            f"(pip install 'ffnbench[{name}]')") from None

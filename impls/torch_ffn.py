@@ -1,0 +1,74 @@
+"""PyTorch reference: autograd computes the gradients, torch.optim applies the update."""
+import warnings
+
+import numpy as np
+import torch
+
+NAME = "torch"
+DEVICES = ("cpu", "cuda")
+ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
+
+
+def _device(requested):
+    """The torch device to use: cuda falls back to cpu, with a warning, where it is absent."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        warnings.warn("CUDA is not available on this machine; the torch backend runs on cpu",
+                      RuntimeWarning, stacklevel=3)
+        return torch.device("cpu")
+    return torch.device(requested)
+
+
+def from_numpy(params, hp, device="cpu"):
+    dev = _device(device)
+    Ws = [torch.tensor(W, dtype=torch.float64, device=dev, requires_grad=True) for W, _ in params]
+    bs = [torch.tensor(b, dtype=torch.float64, device=dev, requires_grad=True) for _, b in params]
+    # weight decay on weights only, as the published update rule has it
+    opt = torch.optim.SGD([{"params": Ws, "weight_decay": hp.l2},
+                           {"params": bs, "weight_decay": 0.0}], lr=hp.lr)
+    return {"hp": hp, "W": Ws, "b": bs, "opt": opt, "device": dev}
+
+
+def to_numpy(state):
+    return [(W.detach().cpu().numpy().copy(), b.detach().cpu().numpy().copy())
+            for W, b in zip(state["W"], state["b"])]
+
+
+def _forward(state, X):
+    f, a = ACT[state["hp"].activation], X
+    for W, b in zip(state["W"][:-1], state["b"][:-1]):
+        a = f(a @ W.T + b)  # (m, n_l)
+    return a @ state["W"][-1].T + state["b"][-1]  # linear output (m, n_L)
+
+
+def _loss(state, X, Y):
+    """Mean over samples of L = sum_k (yhat_k - y_k)^2 (no L2: the optimiser adds it)."""
+    return ((_forward(state, X) - Y) ** 2).sum(dim=1).mean()
+
+
+def _tensor(state, A):
+    return torch.as_tensor(A, dtype=torch.float64, device=state["device"])
+
+
+def train_epoch(state, X, Y, order):
+    X, Y, opt, B = _tensor(state, X), _tensor(state, Y), state["opt"], state["hp"].batch_size
+    order = torch.as_tensor(order, device=state["device"])
+    for start in range(0, len(order), B):
+        idx = order[start:start + B]
+        opt.zero_grad()
+        _loss(state, X[idx], Y[idx]).backward()
+        opt.step()
+
+
+def predict(state, X):
+    with torch.no_grad():
+        return _forward(state, _tensor(state, X)).cpu().numpy()
+
+
+def gradients(state, X, Y):
+    """dJ/dtheta by autograd, J including the L2 term (l2 / 2) * sum W^2."""
+    params = state["W"] + state["b"]
+    J = _loss(state, _tensor(state, X), _tensor(state, Y))
+    J = J + 0.5 * state["hp"].l2 * sum((W ** 2).sum() for W in state["W"])
+    g = torch.autograd.grad(J, params)
+    L = len(state["W"])
+    return [(g[l].cpu().numpy(), g[L + l].cpu().numpy()) for l in range(L)]
