@@ -101,12 +101,12 @@ def train(config, prepared=None):
     backend = load_backend(config)
     p = prepared or prepare(config)
     hp, X, Y = config.hp, p.X, p.Y
-    warmup = warm_up(backend, p.params, hp, X["train"], Y["train"], config.device)
-    state = backend.from_numpy(p.params, hp, config.device)
     best = (np.inf, 0, None)  # (val MSE, epoch, weights)
     history, seconds, diverged_epoch = [], [], None
     orders = epoch_orders(config.seed, len(X["train"]))
     with np.errstate(all="ignore"):  # overflow is expected in a diverging run
+        warmup = warm_up(backend, p.params, hp, X["train"], Y["train"], config.device)
+        state = backend.from_numpy(p.params, hp, config.device)
         for epoch in range(1, config.epochs + 1):
             order = next(orders)
             t0 = time.perf_counter()

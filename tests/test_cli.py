@@ -1,0 +1,135 @@
+"""`ffnbench train`: JSON output, saved weights, and one clear line for every bad input."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ffnbench import cli, data, harness
+
+QUICK = ["--dataset", "red", "--hidden", "5", "--epochs", "2", "--patience", "0"]
+
+
+def run(capsys, *argv):
+    code = cli.main(["train", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_has_the_promised_keys(capsys):
+    code, out, err = run(capsys, "--backend", "numba", *QUICK, "--json")
+    assert code == 0 and err == ""
+    r = json.loads(out)
+    for key in ("backend", "dataset", "config", "train_mse", "val_mse", "test_mse", "test_rmse",
+                "test_mae", "test_acc_0_5", "test_acc_1_0", "epochs_run", "best_epoch",
+                "diverged", "diverged_epoch", "seconds_per_epoch", "warmup_seconds"):
+        assert key in r, key
+    assert r["config"]["hidden"] == [5] and r["epochs_run"] == 2 and r["diverged"] is False
+    assert 0 < r["test_mse"] < 2
+
+
+def test_human_summary(capsys):
+    code, out, _ = run(capsys, "--backend", "numpy", *QUICK)
+    assert code == 0 and "test MSE" in out and "ms/epoch" in out
+
+
+def test_saved_weights_are_equal_across_backends(capsys, tmp_path):
+    saved = {}
+    for backend in ("numpy", "torch", "numba"):
+        path = tmp_path / f"{backend}.npz"
+        assert run(capsys, "--backend", backend, *QUICK, "--save-weights", str(path))[0] == 0
+        saved[backend] = np.load(path)
+        assert sorted(saved[backend].files) == ["W1", "W2", "b1", "b2"]
+        assert saved[backend]["W1"].shape == (5, 11) and saved[backend]["W1"].dtype == np.float64
+    for name in saved["numpy"].files:
+        assert np.max(np.abs(saved["numpy"][name] - saved["torch"][name])) <= 1e-12
+        assert np.max(np.abs(saved["numba"][name] - saved["torch"][name])) <= 1e-12
+
+
+def test_save_weights_into_a_missing_directory_fails_before_training(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(harness, "train", lambda *a, **k: pytest.fail("training started"))
+    code, out, err = run(capsys, *QUICK, "--save-weights", str(tmp_path / "nope" / "w.npz"))
+    assert code == 2 and "does not exist" in err
+
+
+def _corrupt(tmp_path, edit):
+    for fname, _ in data.FILES.values():
+        shutil.copy(data.PACKAGED / fname, tmp_path / fname)
+    red = tmp_path / data.FILES["red"][0]
+    red.write_bytes(edit(red.read_bytes()))
+    data.load.cache_clear()
+    return str(tmp_path)
+
+
+BAD = [
+    (["--backend", "fortran"], "unknown backend 'fortran'"),
+    (["--activation", "swish"], "unknown activation 'swish'"),
+    (["--dataset", "rose"], "unknown dataset 'rose'"),
+    (["--hidden", "10,,5"], "empty layer size"),
+    (["--hidden", "0"], "at least 1, got 0"),
+    (["--hidden", "-3"], "at least 1, got -3"),
+    (["--hidden", "abc"], "'abc' is not a whole number"),
+    (["--lr", "-1"], "--lr must be a finite number greater than 0"),
+    (["--lr", "nan"], "--lr must be a finite number greater than 0"),
+    (["--lr", "abc"], "argument --lr: invalid float value"),
+    (["--l2", "-0.1"], "--l2 must be a finite number at least 0"),
+    (["--epochs", "0"], "--epochs must be a whole number of at least 1"),
+    (["--patience", "-1"], "--patience must be a whole number of at least 0"),
+    (["--init", "zeros"], "unknown init 'zeros'"),
+    (["--device", "cuda", "--backend", "numpy"], "runs on cpu only"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_option_is_one_clear_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda raw: raw[: len(raw) // 3], "does not match the UCI file"),
+    (lambda raw: raw.replace(b"7.4;0.7;0", b"7.4;0.8;0", 1), "does not match the UCI file"),
+])
+def test_bad_csv_is_one_clear_line(capsys, tmp_path, edit, message):
+    code, _, err = run(capsys, *QUICK, "--data-dir", _corrupt(tmp_path, edit))
+    assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_non_numeric_cell_with_allow_unverified(capsys, tmp_path):
+    d = _corrupt(tmp_path, lambda raw: raw.replace(b"7.4;0.7;0", b"7.4;x;0", 1))
+    code, _, err = run(capsys, *QUICK, "--data-dir", d, "--allow-unverified")
+    assert code == 2 and "non-numeric cell 'x' at data row 1" in err
+
+
+def test_missing_csv(capsys, tmp_path):
+    code, _, err = run(capsys, *QUICK, "--data-dir", str(tmp_path))
+    assert code == 2 and "cannot read" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("backend, module", [("torch", "torch"), ("numba", "numba")])
+def test_missing_engine_is_one_clear_line(capsys, monkeypatch, backend, module):
+    monkeypatch.delitem(sys.modules, f"impls.{backend}_ffn", raising=False)
+    monkeypatch.setitem(sys.modules, module, None)  # import of `module` now fails
+    code, _, err = run(capsys, "--backend", backend, *QUICK)
+    assert code == 2 and f"needs the package '{module}'" in err and err.count("\n") == 1
+
+
+def test_cuda_falls_back_to_cpu_with_a_message(capsys):
+    code, out, err = run(capsys, "--backend", "torch", "--device", "cuda", *QUICK, "--json")
+    assert code == 0
+    import torch
+    if not torch.cuda.is_available():
+        assert "CUDA is not available" in err and json.loads(out)["device"] == "cpu"
+
+
+def test_console_script_end_to_end(tmp_path):
+    """The installed `ffnbench` command, in its own process: JSON on stdout, errors on stderr."""
+    exe = shutil.which("ffnbench", path=str(__import__("pathlib").Path(sys.executable).parent))
+    ok = subprocess.run([exe, "train", "--backend", "numpy", *QUICK, "--json"],
+                        capture_output=True, text=True, check=True)
+    assert json.loads(ok.stdout)["backend"] == "numpy"
+    bad = subprocess.run([exe, "train", "--hidden", "10,,5"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("ffnbench: error:") and bad.stdout == ""
