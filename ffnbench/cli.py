@@ -95,7 +95,10 @@ def _warning_line(message, category, *_args, **_kw):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # usage errors (one line, see Parser) and --help
+        return e.code
     warnings.showwarning = _warning_line
     try:
         args.func(args)
