@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from . import harness
-from .config import TrainConfig
+from .config import DATASETS, TrainConfig
 from .errors import UserError
 from .fileio import atomic_write, check_writable_dir
 
@@ -22,7 +22,8 @@ class Parser(argparse.ArgumentParser):
 def _add_train_options(p):
     d = TrainConfig()
     p.add_argument("--backend", default=d.backend, help="python | numpy | numba | torch (default %(default)s)")
-    p.add_argument("--dataset", default=d.dataset, help="red | white (default %(default)s)")
+    p.add_argument("--dataset", default=d.dataset,
+                   help=f"{' | '.join(DATASETS)} (default %(default)s)")
     p.add_argument("--hidden", default=",".join(map(str, d.hidden)),
                    help="hidden layer sizes, comma-separated (default %(default)s)")
     p.add_argument("--activation", default=d.activation, help="sigmoid | tanh | relu (default %(default)s)")
@@ -37,6 +38,16 @@ def _add_train_options(p):
                    help="auto | glorot | he | uniform01 (auto: Glorot for sigmoid/tanh, He for relu)")
     p.add_argument("--scaling", default=d.scaling, help="standard | minmax | none (default %(default)s)")
     p.add_argument("--device", default=d.device, help="cpu | cuda, torch backend only (default %(default)s)")
+    p.add_argument("--loss", default=None,
+                   help="mse (linear output) | bce (sigmoid output) | ce (softmax output); "
+                        "default: mse for regression, bce for color, ce for quality classes")
+    p.add_argument("--optimizer", default=d.optimizer, help="sgd | adam (default %(default)s)")
+    p.add_argument("--batch-size", default=str(d.batch_size),
+                   help="samples per update, or 'full' for full-batch gradient descent; "
+                        "1 = per-sample SGD as published (default %(default)s)")
+    p.add_argument("--beta1", type=float, default=d.beta1, help="Adam (default %(default)s)")
+    p.add_argument("--beta2", type=float, default=d.beta2, help="Adam (default %(default)s)")
+    p.add_argument("--eps", type=float, default=d.eps, help="Adam (default %(default)s)")
     p.add_argument("--data-dir", default=None, help="read the wine CSVs from this directory instead")
     p.add_argument("--allow-unverified", action="store_true",
                    help="accept CSVs whose sha256 differs from the UCI files (still validated)")
@@ -47,20 +58,30 @@ def _config(args):
                        activation=args.activation, lr=args.lr, l2=args.l2, seed=args.seed,
                        epochs=args.epochs, patience=args.patience, init=args.init,
                        scaling=args.scaling, device=args.device, data_dir=args.data_dir,
-                       allow_unverified=args.allow_unverified)
+                       allow_unverified=args.allow_unverified, loss=args.loss,
+                       optimizer=args.optimizer, batch_size=args.batch_size, beta1=args.beta1,
+                       beta2=args.beta2, eps=args.eps)
+
+
+def _scores(r):
+    if r["task"] == "regression":
+        return (f"  test MSE {r['test_mse']:.4f}  RMSE {r['test_rmse']:.4f}  MAE {r['test_mae']:.4f}"
+                f"  acc@0.5 {r['test_acc_0_5']:.1%}  acc@1.0 {r['test_acc_1_0']:.1%}\n"
+                f"  train MSE {r['train_mse']:.4f}  val MSE {r['val_mse']:.4f}")
+    return (f"  test accuracy {r['test_accuracy']:.2%}  log-loss {r['test_log_loss']:.4f}"
+            f"  (classes {', '.join(map(str, r['classes']))})\n"
+            f"  confusion (rows true, columns predicted): {r['test_confusion']}")
 
 
 def _summary(r):
     c = r["config"]
-    head = (f"{r['backend']} on {r['dataset']} wine: hidden {c['hidden']}, {c['activation']}, "
-            f"lr {c['lr']}, l2 {c['l2']}, seed {c['seed']} (device {r['device']})")
+    head = (f"{r['backend']} on {r['dataset']}: hidden {c['hidden']}, {c['activation']}, "
+            f"{c['loss']} loss, {c['optimizer']} batch {c['batch_size']}, lr {c['lr']}, "
+            f"l2 {c['l2']}, seed {c['seed']} (device {r['device']})")
     if r["diverged"]:
         body = f"  DIVERGED (NaN/inf) in epoch {r['diverged_epoch']}"
     else:
-        body = (f"  {r['epochs_run']} epochs, best at epoch {r['best_epoch']}\n"
-                f"  test MSE {r['test_mse']:.4f}  RMSE {r['test_rmse']:.4f}  MAE {r['test_mae']:.4f}"
-                f"  acc@0.5 {r['test_acc_0_5']:.1%}  acc@1.0 {r['test_acc_1_0']:.1%}\n"
-                f"  train MSE {r['train_mse']:.4f}  val MSE {r['val_mse']:.4f}")
+        body = f"  {r['epochs_run']} epochs, best at epoch {r['best_epoch']}\n" + _scores(r)
     timing = (f"  {1e3 * r['seconds_per_epoch']:.2f} ms/epoch (median), "
               f"warm-up {r['warmup_seconds']:.2f} s")
     return "\n".join((head, body, timing))

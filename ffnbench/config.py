@@ -2,11 +2,17 @@
 import math
 from dataclasses import asdict, dataclass
 
-from impls import ACTIVATIONS, BACKENDS, HyperParams
+from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, HyperParams
 
+from .data import TASKS
 from .errors import UserError
 
-DATASETS = ("red", "white")
+DATASETS = tuple(TASKS)
+TASK_LOSSES = {  # the losses that fit each task; the first is the default
+    "regression": ("mse",),
+    "binary": ("bce", "ce"),
+    "multiclass": ("ce",),
+}
 INITS = ("auto", "glorot", "he", "uniform01")
 SCALINGS = ("standard", "minmax", "none")
 DEVICES = ("cpu", "cuda")
@@ -34,12 +40,23 @@ def _one_of(name, value, allowed):
         raise UserError(f"unknown {name} {value!r} (choose from {', '.join(allowed)})")
 
 
-def _number(name, value, low, strict):
+def _number(name, value, low, strict, below=None):
     ok = isinstance(value, (int, float)) and math.isfinite(value) and (
-        value > low if strict else value >= low)
+        value > low if strict else value >= low) and (below is None or value < below)
     if not ok:
         bound = f"greater than {low}" if strict else f"at least {low}"
+        bound += f" and below {below}" if below is not None else ""
         raise UserError(f"--{name} must be a finite number {bound}, got {value!r}")
+
+
+def parse_batch_size(text):
+    """'full' or a whole number of samples per update (1 = per-sample SGD)."""
+    if str(text).strip() == "full":
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"--batch-size must be a whole number or 'full', got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,12 @@ class TrainConfig:
     device: str = "cpu"
     data_dir: str | None = None
     allow_unverified: bool = False
+    loss: str | None = None  # None: the task's default (mse, bce or ce)
+    optimizer: str = "sgd"
+    batch_size: int | str = 1  # samples per update, or "full" (full-batch gradient descent)
+    beta1: float = 0.9  # Adam's moment decay rates and epsilon
+    beta2: float = 0.999
+    eps: float = 1e-8
 
     def __post_init__(self):
         _one_of("backend", self.backend, tuple(BACKENDS))
@@ -75,14 +98,42 @@ class TrainConfig:
         object.__setattr__(self, "hidden", tuple(self.hidden))
         _number("lr", self.lr, 0, strict=True)
         _number("l2", self.l2, 0, strict=False)
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _number("beta1", self.beta1, 0, strict=False, below=1)
+        _number("beta2", self.beta2, 0, strict=False, below=1)
+        _number("eps", self.eps, 0, strict=True)
+        if isinstance(self.batch_size, str):
+            object.__setattr__(self, "batch_size", parse_batch_size(self.batch_size))
+        if self.batch_size != "full" and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise UserError(f"--batch-size must be at least 1 or 'full', got {self.batch_size!r}")
+        self._check_loss()
         for name, low in (("epochs", 1), ("patience", 0), ("seed", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:
                 raise UserError(f"--{name} must be a whole number of at least {low}, got {value!r}")
 
+    def _check_loss(self):
+        task = TASKS[self.dataset]
+        allowed = TASK_LOSSES[task]
+        if self.loss is None:
+            object.__setattr__(self, "loss", allowed[0])
+        _one_of("loss", self.loss, tuple(LOSSES))
+        if self.loss not in allowed:
+            raise UserError(
+                f"--loss {self.loss} ({LOSSES[self.loss]} output) does not fit dataset "
+                f"'{self.dataset}', a {task} task: use --loss {' or '.join(allowed)}")
+
+    @property
+    def task(self):
+        return TASKS[self.dataset]
+
     @property
     def hp(self):
-        return HyperParams(activation=self.activation, lr=float(self.lr), l2=float(self.l2))
+        return HyperParams(
+            activation=self.activation, lr=float(self.lr), l2=float(self.l2), loss=self.loss,
+            batch_size=0 if self.batch_size == "full" else self.batch_size,
+            optimizer=self.optimizer, beta1=float(self.beta1), beta2=float(self.beta2),
+            eps=float(self.eps))
 
     def to_dict(self):
         d = asdict(self)

@@ -16,6 +16,10 @@ FILES = {  # dataset -> (file name, sha256 of the original UCI file)
     "white": ("winequality-white.csv",
               "76c3f809815c17c07212622f776311faeb31e87610d52c26d87d6e361b169836"),
 }
+TASKS = {  # dataset -> task; the classification sets are built from the same two files
+    "red": "regression", "white": "regression", "color": "binary",
+    "red-quality-class": "multiclass", "white-quality-class": "multiclass",
+}
 N_COLUMNS = 12  # 11 physicochemical inputs + quality
 SPLIT_STREAM = 0  # seed streams: the split, the initial weights and the epoch orders
                   # are drawn independently, so changing one never moves the others
@@ -58,11 +62,33 @@ def load(name, data_dir=None, allow_unverified=False):
     return table[:, :-1], table[:, -1], columns
 
 
-def split(n, seed):
-    """Index arrays (train, val, test) of sizes int(0.7 n), int(0.15 n) and the rest."""
-    perm = np.random.default_rng([seed, SPLIT_STREAM]).permutation(n)
-    n_train, n_val = int(0.7 * n), int(0.15 * n)
+def load_task(name, data_dir=None, allow_unverified=False):
+    """(X (n, 11), target (n,), classes): quality for regression, else class indices
+    into `classes` (color: red = 0, white = 1; quality-class: the grades present)."""
+    if TASKS[name] == "regression":
+        X, y, _ = load(name, data_dir, allow_unverified)
+        return X, y, None
+    if name == "color":
+        parts = [load(c, data_dir, allow_unverified)[0] for c in ("red", "white")]
+        return np.vstack(parts), np.repeat([0, 1], [len(p) for p in parts]), ("red", "white")
+    X, quality, _ = load(name.split("-")[0], data_dir, allow_unverified)
+    grades, labels = np.unique(quality, return_inverse=True)
+    return X, labels, tuple(int(g) for g in grades)
+
+
+def _cut(perm):
+    n_train, n_val = int(0.7 * len(perm)), int(0.15 * len(perm))
     return perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+
+
+def split(n, seed, labels=None):
+    """Index arrays (train, val, test): sizes int(0.7 n), int(0.15 n) and the rest, or
+    stratified (that cut within each class) when class labels are given."""
+    rng = np.random.default_rng([seed, SPLIT_STREAM])
+    if labels is None:
+        return _cut(rng.permutation(n))
+    cuts = [_cut(rng.permutation(np.flatnonzero(labels == c))) for c in np.unique(labels)]
+    return tuple(np.concatenate(part) for part in zip(*cuts))
 
 
 def _standard(X):

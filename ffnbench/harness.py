@@ -47,21 +47,30 @@ def epoch_orders(seed, n):
 
 @dataclass
 class Prepared:
-    """A run's scaled data parts (X (m, 11), Y (m, 1)) and its initial weights."""
+    """A run's scaled data parts (X (m, 11), Y (m, n_out)) and its initial weights."""
 
     X: dict
     Y: dict
     params: list
+    classes: tuple | None = None  # class names, for classification datasets
+
+
+def _targets(target, loss, n_classes):
+    """Targets as the backends see them: (m, 1) values or 0/1 labels, or (m, K) one-hot."""
+    if loss == "ce":
+        return np.eye(n_classes)[target]
+    return target.reshape(-1, 1).astype(np.float64)
 
 
 def prepare(config):
-    X, y, _ = data.load(config.dataset, config.data_dir, config.allow_unverified)
-    parts = dict(zip(("train", "val", "test"), data.split(len(y), config.seed)))
+    X, target, classes = data.load_task(config.dataset, config.data_dir, config.allow_unverified)
+    labels = None if classes is None else target
+    parts = dict(zip(("train", "val", "test"), data.split(len(target), config.seed, labels)))
     shift, scale = data.fit_scaler(config.scaling, X[parts["train"]])
     Xs = {k: np.ascontiguousarray((X[idx] - shift) / scale) for k, idx in parts.items()}
-    Ys = {k: y[idx].reshape(-1, 1).copy() for k, idx in parts.items()}
-    sizes = (X.shape[1], *config.hidden, 1)
-    return Prepared(Xs, Ys, init_params(sizes, config.activation, config.init, config.seed))
+    Ys = {k: _targets(target[idx], config.loss, len(classes or ())) for k, idx in parts.items()}
+    sizes = (X.shape[1], *config.hidden, Ys["train"].shape[1])
+    return Prepared(Xs, Ys, init_params(sizes, config.activation, config.init, config.seed), classes)
 
 
 def regression_metrics(yhat, y):
@@ -70,6 +79,29 @@ def regression_metrics(yhat, y):
     mse = float(np.mean(e * e))
     return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(e)),
             "acc_0_5": float(np.mean(e <= 0.5)), "acc_1_0": float(np.mean(e <= 1.0))}
+
+
+def classification_metrics(P, Y):
+    """Accuracy, log-loss (clipped logs) and confusion matrix (rows true, columns predicted)
+    from predicted probabilities P and targets Y, both (m, 1) for bce or (m, K) for ce."""
+    P = np.clip(P, 1e-15, 1 - 1e-15)
+    if Y.shape[1] == 1:  # binary: P is the probability of class 1
+        true, pred = Y[:, 0].astype(int), (P[:, 0] >= 0.5).astype(int)
+        log_loss = -np.mean(Y * np.log(P) + (1 - Y) * np.log(1 - P))
+        K = 2
+    else:
+        true, pred = Y.argmax(axis=1), P.argmax(axis=1)
+        log_loss = -np.mean(np.log(P[np.arange(len(Y)), true]))
+        K = Y.shape[1]
+    confusion = np.zeros((K, K), dtype=int)
+    np.add.at(confusion, (true, pred), 1)
+    return {"accuracy": float(np.mean(true == pred)), "log_loss": float(log_loss),
+            "confusion": confusion.tolist()}
+
+
+METRICS = {"regression": (regression_metrics, "mse"),  # task -> (metrics, early-stopping
+           "binary": (classification_metrics, "log_loss"),  # criterion on validation)
+           "multiclass": (classification_metrics, "log_loss")}
 
 
 def _finite(params):
@@ -96,12 +128,23 @@ def warm_up(backend, params, hp, X, Y, device):
     return time.perf_counter() - t0
 
 
+def _flat_metrics(task, metrics):
+    """The headline numbers as top-level keys, e.g. test_mse or test_accuracy."""
+    if task == "regression":
+        return {**{f"{k}_mse": metrics[k]["mse"] for k in ("train", "val", "test")},
+                **{f"test_{m}": metrics["test"][m] for m in ("rmse", "mae", "acc_0_5", "acc_1_0")}}
+    return {**{f"{k}_log_loss": metrics[k]["log_loss"] for k in ("train", "val", "test")},
+            **{f"{k}_accuracy": metrics[k]["accuracy"] for k in ("train", "val", "test")},
+            "test_confusion": metrics["test"]["confusion"]}
+
+
 def train(config, prepared=None):
     """Train one run; returns (result dict, final weights [(W, b), ...])."""
     backend = load_backend(config)
     p = prepared or prepare(config)
     hp, X, Y = config.hp, p.X, p.Y
-    best = (np.inf, 0, None)  # (val MSE, epoch, weights)
+    evaluate, criterion = METRICS[config.task]
+    best = (np.inf, 0, None)  # (validation criterion, epoch, weights)
     history, seconds, diverged_epoch = [], [], None
     orders = epoch_orders(config.seed, len(X["train"]))
     with np.errstate(all="ignore"):  # overflow is expected in a diverging run
@@ -112,9 +155,9 @@ def train(config, prepared=None):
             t0 = time.perf_counter()
             backend.train_epoch(state, X["train"], Y["train"], order)
             seconds.append(time.perf_counter() - t0)
-            val = regression_metrics(backend.predict(state, X["val"]), Y["val"])["mse"]
             weights = backend.to_numpy(state)
-            if not (np.isfinite(val) and _finite(weights)):
+            val = evaluate(backend.predict(state, X["val"]), Y["val"])[criterion]
+            if not (_finite(weights) and np.isfinite(val)):
                 diverged_epoch = epoch
                 break
             history.append(val)
@@ -125,22 +168,21 @@ def train(config, prepared=None):
         if config.patience and diverged_epoch is None:
             weights = best[2]  # early stopping restores the best weights
             state = backend.from_numpy(weights, hp, config.device)
-        metrics = {k: regression_metrics(backend.predict(state, X[k]), Y[k]) for k in X}
-    if diverged_epoch:  # the run ended in NaN/inf: a result, reported like the published table
-        metrics = {k: dict.fromkeys(m, None) for k, m in metrics.items()}
-    n_weights = sum(W.size + b.size for W, b in p.params)
+        if diverged_epoch:  # the run ended in NaN/inf: a result, reported like the published table
+            metrics = {k: dict.fromkeys(evaluate(Y[k], Y[k]), None) for k in X}  # same keys
+        else:
+            metrics = {k: evaluate(backend.predict(state, X[k]), Y[k]) for k in X}
     result = {
-        "backend": config.backend, "dataset": config.dataset, "config": config.to_dict(),
+        "backend": config.backend, "dataset": config.dataset, "task": config.task,
+        "config": config.to_dict(), "classes": p.classes,
         "device": str(state.get("device", config.device)),  # torch may fall back to cpu
-        **{f"{k}_mse": metrics[k]["mse"] for k in ("train", "val", "test")},
-        **{f"test_{m}": metrics["test"][m] for m in ("rmse", "mae", "acc_0_5", "acc_1_0")},
-        "metrics": metrics,
+        **_flat_metrics(config.task, metrics), "metrics": metrics,
         "epochs_run": epoch, "best_epoch": best[1] if history else None,
         "diverged": diverged_epoch is not None, "diverged_epoch": diverged_epoch,
-        "val_mse_history": history,
+        f"val_{criterion}_history": history,
         "seconds_per_epoch": float(np.median(seconds)), "warmup_seconds": warmup,
-        "n_weights": int(n_weights), "n_train": len(X["train"]), "n_val": len(X["val"]),
-        "n_test": len(X["test"]), "ffnbench_version": __version__,
+        "n_weights": int(sum(W.size + b.size for W, b in p.params)),
+        **{f"n_{k}": len(X[k]) for k in X}, "ffnbench_version": __version__,
     }
     return result, weights
 

@@ -11,8 +11,11 @@ Contract (see README, "How to add a backend"):
     gradients(state, X, Y)                gradient of the objective J, [(gW, gb), ...]
 
 The state owns its HyperParams (predict needs the activation; optimiser state is made
-with them). J = mean over samples of L + (l2 / 2) * sum of squared weights (not biases),
-with L = sum_k (yhat_k - y_k)^2, so one SGD step is theta <- theta - lr * dJ/dtheta.
+with them). The objective of one update over a batch B is
+    J = mean over B of L + (l2 / 2) * sum of squared weights (not biases),
+with the per-sample loss L and output f_L fixed by hp.loss (LOSSES below); its output
+error is delta(L) = DELTA_SCALE[loss] * (yhat - y). SGD: theta <- theta - lr * dJ/dtheta;
+Adam: as torch.optim.Adam with weight_decay = l2 on the weights only.
 
 Canonical weights: W(l) has shape (fan_out, fan_in), b(l) has shape (fan_out,), so that
 z(l) = W(l) a(l-1) + b(l) as in PROTOCOL.md. X is (m, n_in), Y is (m, n_out), float64.
@@ -28,6 +31,13 @@ BACKENDS = {  # name -> module, imported on first use so a missing engine is a c
     "torch": "impls.torch_ffn",
 }
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
+OPTIMIZERS = ("sgd", "adam")
+LOSSES = {  # loss -> output activation; each pair has the simple output error yhat - y
+    "mse": "linear",  # L = sum_k (yhat_k - y_k)^2, delta = 2 (yhat - y)
+    "bce": "sigmoid",  # L = -(y log a + (1 - y) log(1 - a)), delta = a - y
+    "ce": "softmax",  # L = -sum_k y_k log r_k (one-hot y), delta = r - y
+}
+DELTA_SCALE = {"mse": 2.0, "bce": 1.0, "ce": 1.0}
 
 
 class HyperParams(NamedTuple):
@@ -36,7 +46,12 @@ class HyperParams(NamedTuple):
     activation: str  # hidden layers: sigmoid | tanh | relu
     lr: float
     l2: float  # weight decay on weights only: W <- W - lr * (dJ/dW + l2 * W)
-    batch_size: int = 1  # samples per update; 1 = per-sample SGD as published
+    loss: str = "mse"  # mse | bce | ce, which also fixes the output activation
+    batch_size: int = 1  # samples per update; 1 = per-sample SGD as published, 0 = full batch
+    optimizer: str = "sgd"  # sgd | adam
+    beta1: float = 0.9  # Adam only
+    beta2: float = 0.999
+    eps: float = 1e-8
 
 
 class BackendUnavailable(ImportError):

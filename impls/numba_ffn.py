@@ -1,24 +1,37 @@
 """Numba backend: a whole epoch in one jitted kernel over a flat parameter vector.
 
 All weights and biases live in one float64 vector `theta`; layer l's W (row-major,
-(fan_out, fan_in)) starts at woff[l] and its b at boff[l]. Activations and deltas of all
-layers share two flat buffers indexed by aoff. Kernels are module-level functions of
-arrays and scalars (cache=True), so compiled code is reused across processes.
+(fan_out, fan_in)) starts at woff[l] and its b at boff[l]. For per-sample SGD the
+activations and deltas of all layers share two flat buffers indexed by aoff. Kernels are
+module-level functions of arrays and scalars (cache=True), so compiled code is reused
+across processes; the Python functions at the bottom adapt the backend contract to them.
 """
-from math import exp, tanh
+from math import exp, sqrt, tanh
 
 import numpy as np
 from numba import njit
 
+from impls import DELTA_SCALE
+
 NAME = "numba"
 DEVICES = ("cpu",)
 ACT_CODE = {"sigmoid": 0, "tanh": 1, "relu": 2}
+OUT_CODE = {"mse": 0, "bce": 1, "ce": 2}  # linear, sigmoid, softmax output
+OPT_CODE = {"sgd": 0, "adam": 1}
+
+
+@njit(cache=True, inline="always")
+def _sigmoid(z):
+    if z >= 0.0:
+        return 1.0 / (1.0 + exp(-z))
+    e = exp(z)
+    return e / (1.0 + e)
 
 
 @njit(cache=True, inline="always")
 def _f(z, code):
     if code == 0:
-        return 1.0 / (1.0 + exp(-z))
+        return _sigmoid(z)
     if code == 1:
         return tanh(z)
     return z if z > 0.0 else 0.0
@@ -34,8 +47,23 @@ def _fprime(a, code):  # from the activation's output a; relu'(0) = 0
 
 
 @njit(cache=True)
-def _forward(theta, sizes, woff, boff, aoff, A, x, code):
-    """a(0) = x, then z = W a + b layer by layer into A; the output layer is linear."""
+def _output(z, out_code):
+    """The output activation, in place on one sample's z(L) (1-D) or a batch's (2-D rows)."""
+    if out_code == 1:
+        for k in np.ndindex(z.shape):
+            z[k] = _sigmoid(z[k])
+    elif out_code == 2:
+        r = z.reshape((-1, z.shape[-1]))
+        for n in range(r.shape[0]):
+            top = r[n].max()
+            for k in range(r.shape[1]):
+                r[n, k] = exp(r[n, k] - top)
+            r[n] /= r[n].sum()
+
+
+@njit(cache=True)
+def _forward(theta, sizes, woff, boff, aoff, A, x, code, out_code):
+    """a(0) = x, then a(l) = f(W a(l-1) + b) layer by layer into the flat buffer A."""
     L = sizes.shape[0] - 1
     A[:sizes[0]] = x
     for l in range(L):
@@ -46,16 +74,17 @@ def _forward(theta, sizes, woff, boff, aoff, A, x, code):
             for i in range(nin):
                 s += theta[r + i] * A[ai + i]
             A[ao + j] = _f(s, code) if l < L - 1 else s
+    _output(A[aoff[L]:aoff[L] + sizes[L]], out_code)
 
 
 @njit(cache=True)
-def _sgd_epoch(theta, sizes, woff, boff, aoff, A, D, X, Y, order, code, lr, l2):
-    """Per-sample SGD over X[order]; backward pass fused with the update."""
+def _sgd_epoch(theta, sizes, woff, boff, aoff, A, D, X, Y, order, code, out_code, scale, lr, l2):
+    """Per-sample SGD over X[order]; the backward pass is fused with the update."""
     L = sizes.shape[0] - 1
     for n in order:
-        _forward(theta, sizes, woff, boff, aoff, A, X[n], code)
+        _forward(theta, sizes, woff, boff, aoff, A, X[n], code, out_code)
         for j in range(sizes[L]):
-            D[aoff[L] + j] = 2.0 * (A[aoff[L] + j] - Y[n, j])  # dL/dz(L), linear output
+            D[aoff[L] + j] = scale * (A[aoff[L] + j] - Y[n, j])  # dL/dz(L)
         for l in range(L - 1, -1, -1):
             nin, nout, ai, ao = sizes[l], sizes[l + 1], aoff[l], aoff[l + 1]
             D[ai:ai + nin] = 0.0
@@ -73,41 +102,65 @@ def _sgd_epoch(theta, sizes, woff, boff, aoff, A, D, X, Y, order, code, lr, l2):
 
 
 @njit(cache=True)
-def _predict(theta, sizes, woff, boff, aoff, A, X, code):
+def _batch_gradient(theta, sizes, woff, boff, X, Y, idx, code, out_code, scale, l2, grad):
+    """grad <- dJ/dtheta over the samples idx: the mean loss gradient plus l2 * W."""
     L = sizes.shape[0] - 1
-    out = np.empty((X.shape[0], sizes[L]))
-    for n in range(X.shape[0]):
-        _forward(theta, sizes, woff, boff, aoff, A, X[n], code)
-        out[n] = A[aoff[L]:aoff[L] + sizes[L]]
-    return out
+    m = idx.shape[0]
+    acts = [X[idx]]  # a(l): (m, n_l), by BLAS matrix products
+    for l in range(L):
+        W = theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
+        z = np.dot(acts[l], W.T) + theta[boff[l]:boff[l] + sizes[l + 1]]
+        if l < L - 1:
+            for k in np.ndindex(z.shape):
+                z[k] = _f(z[k], code)
+        else:
+            _output(z, out_code)
+        acts.append(z)
+    delta = scale * (acts[L] - Y[idx])  # (m, n_L)
+    for l in range(L - 1, -1, -1):
+        W = theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
+        gW = grad[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
+        gW[:] = np.dot(delta.T, acts[l]) / m + l2 * W
+        grad[boff[l]:boff[l] + sizes[l + 1]] = delta.sum(axis=0) / m
+        if l:
+            delta = np.dot(delta, W)
+            a = acts[l]
+            for k in np.ndindex(delta.shape):
+                delta[k] *= _fprime(a[k], code)
 
 
 @njit(cache=True)
-def _gradients(theta, sizes, woff, boff, aoff, A, D, X, Y, code, l2):
-    """Mean over samples of the per-sample gradients, plus l2 * W on the weights."""
+def _batch_epoch(theta, sizes, woff, boff, X, Y, order, B, code, out_code, scale, opt,
+                 lr, l2, b1, b2, eps, M, G, t):
+    """Mini-batch SGD or Adam (torch.optim.Adam's arithmetic) over X[order]; returns the
+    Adam step count t after the epoch."""
+    grad = np.empty_like(theta)
+    for start in range(0, order.shape[0], B):
+        _batch_gradient(theta, sizes, woff, boff, X, Y, order[start:start + B], code,
+                        out_code, scale, l2, grad)
+        if opt == 0:
+            for k in range(theta.shape[0]):
+                theta[k] -= lr * grad[k]
+        else:
+            t += 1
+            step = lr / (1.0 - b1 ** t)
+            sqrt_bc2 = sqrt(1.0 - b2 ** t)
+            for k in range(theta.shape[0]):
+                g = grad[k]
+                M[k] += (1.0 - b1) * (g - M[k])
+                G[k] = G[k] * b2 + (1.0 - b2) * g * g
+                theta[k] -= step * (M[k] / (sqrt(G[k]) / sqrt_bc2 + eps))
+    return t
+
+
+@njit(cache=True)
+def _predict(theta, sizes, woff, boff, aoff, A, X, code, out_code):
     L = sizes.shape[0] - 1
-    G = np.zeros_like(theta)
+    out = np.empty((X.shape[0], sizes[L]))
     for n in range(X.shape[0]):
-        _forward(theta, sizes, woff, boff, aoff, A, X[n], code)
-        for j in range(sizes[L]):
-            D[aoff[L] + j] = 2.0 * (A[aoff[L] + j] - Y[n, j])
-        for l in range(L - 1, -1, -1):
-            nin, nout, ai, ao = sizes[l], sizes[l + 1], aoff[l], aoff[l + 1]
-            D[ai:ai + nin] = 0.0
-            for j in range(nout):
-                dj = D[ao + j]
-                r = woff[l] + j * nin
-                for i in range(nin):
-                    D[ai + i] += theta[r + i] * dj
-                    G[r + i] += dj * A[ai + i]
-                G[boff[l] + j] += dj
-            for i in range(nin):
-                D[ai + i] *= _fprime(A[ai + i], code)
-    G /= X.shape[0]
-    for l in range(L):
-        for k in range(woff[l], boff[l]):
-            G[k] += l2 * theta[k]
-    return G
+        _forward(theta, sizes, woff, boff, aoff, A, X[n], code, out_code)
+        out[n] = A[aoff[L]:aoff[L] + sizes[L]]
+    return out
 
 
 def from_numpy(params, hp, device="cpu"):
@@ -118,15 +171,12 @@ def from_numpy(params, hp, device="cpu"):
         boff.append(k + W.size)
         k += W.size + b.size
     theta = np.concatenate([np.concatenate([np.ravel(W), b]) for W, b in params])
-    theta = theta.astype(np.float64)
     aoff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return {"hp": hp, "code": ACT_CODE[hp.activation], "theta": theta, "sizes": sizes,
+    return {"hp": hp, "theta": theta.astype(np.float64), "sizes": sizes,
             "woff": np.array(woff, dtype=np.int64), "boff": np.array(boff, dtype=np.int64),
-            "aoff": aoff, "A": np.zeros(aoff[-1]), "D": np.zeros(aoff[-1])}
-
-
-def _layout(s):
-    return s["theta"], s["sizes"], s["woff"], s["boff"], s["aoff"], s["A"]
+            "aoff": aoff, "A": np.zeros(aoff[-1]), "D": np.zeros(aoff[-1]),
+            "M": np.zeros(k), "G": np.zeros(k), "t": 0,  # Adam moments and step count
+            "codes": (ACT_CODE[hp.activation], OUT_CODE[hp.loss]), "scale": DELTA_SCALE[hp.loss]}
 
 
 def to_numpy(state):
@@ -135,16 +185,28 @@ def to_numpy(state):
              theta[boff[l]:boff[l] + sizes[l + 1]].copy()) for l in range(len(sizes) - 1)]
 
 
+def _layout(s):
+    return s["theta"], s["sizes"], s["woff"], s["boff"]
+
+
 def train_epoch(state, X, Y, order):
-    hp = state["hp"]
-    _sgd_epoch(*_layout(state), state["D"], X, Y, np.asarray(order, dtype=np.int64),
-               state["code"], hp.lr, hp.l2)
+    hp, order = state["hp"], np.asarray(order, dtype=np.int64)
+    if hp.optimizer == "sgd" and hp.batch_size == 1:  # the published per-sample loop
+        _sgd_epoch(*_layout(state), state["aoff"], state["A"], state["D"], X, Y, order,
+                   *state["codes"], state["scale"], hp.lr, hp.l2)
+        return
+    state["t"] = _batch_epoch(*_layout(state), X, Y, order, hp.batch_size or len(order),
+                              *state["codes"], state["scale"], OPT_CODE[hp.optimizer], hp.lr,
+                              hp.l2, hp.beta1, hp.beta2, hp.eps, state["M"], state["G"], state["t"])
 
 
 def predict(state, X):
-    return _predict(*_layout(state), np.ascontiguousarray(X, dtype=np.float64), state["code"])
+    return _predict(*_layout(state), state["aoff"], state["A"],
+                    np.ascontiguousarray(X, dtype=np.float64), *state["codes"])
 
 
 def gradients(state, X, Y):
-    G = _gradients(*_layout(state), state["D"], X, Y, state["code"], state["hp"].l2)
-    return to_numpy({**state, "theta": G})
+    grad = np.empty_like(state["theta"])
+    _batch_gradient(*_layout(state), X, Y, np.arange(len(X)), *state["codes"], state["scale"],
+                    state["hp"].l2, grad)
+    return to_numpy({**state, "theta": grad})

@@ -1,5 +1,7 @@
-"""NumPy backend: the same backpropagation, vectorised over each layer (and each batch)."""
+"""NumPy backend: the same backpropagation, vectorised over each layer and each batch."""
 import numpy as np
+
+from impls import DELTA_SCALE
 
 NAME = "numpy"
 DEVICES = ("cpu",)
@@ -12,6 +14,13 @@ def _sigmoid(z, out=None):
     return np.reciprocal(out, out=out)
 
 
+def _softmax(z, out=None):
+    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # no overflow in exp
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
 ACT = {  # f(z), in place when out=z
     "sigmoid": _sigmoid,
     "tanh": lambda z, out=None: np.tanh(z, out=out),
@@ -22,32 +31,38 @@ DERIV = {  # f'(z) from the activation's output a; relu'(0) = 0 as autograd has 
     "tanh": lambda a: 1.0 - a * a,
     "relu": lambda a: (a > 0.0).astype(a.dtype),
 }
+OUT = {"mse": lambda z, out=None: z, "bce": _sigmoid, "ce": _softmax}  # output f_L per loss
 
 
 def from_numpy(params, hp, device="cpu"):
-    return {"hp": hp, "params": [(np.array(W, dtype=np.float64), np.array(b, dtype=np.float64))
-                                 for W, b in params]}
+    params = [(np.array(W, dtype=np.float64), np.array(b, dtype=np.float64)) for W, b in params]
+    state = {"hp": hp, "params": params}
+    if hp.optimizer == "adam":  # moments M, G per tensor, in the order W1, b1, W2, ...
+        state["adam"] = {"t": 0, "M": [np.zeros_like(p) for wb in params for p in wb],
+                         "G": [np.zeros_like(p) for wb in params for p in wb]}
+    return state
 
 
 def to_numpy(state):
     return [(W.copy(), b.copy()) for W, b in state["params"]]
 
 
-def _forward(params, X, f):
+def _forward(params, X, f, f_out):
     """Activations a(0) = X, ..., a(L) = outputs; each (m, n_l)."""
     A = [X]
     for W, b in params[:-1]:
         z = A[-1] @ W.T + b  # (m, n_l)
         A.append(f(z, out=z))
     W, b = params[-1]
-    A.append(A[-1] @ W.T + b)  # linear output
+    z = A[-1] @ W.T + b
+    A.append(f_out(z, out=z))
     return A
 
 
-def _backward(params, A, Y, fprime):
-    """Mean over the batch of the per-sample gradients of L = sum_k (yhat_k - y_k)^2."""
+def _backward(params, A, Y, fprime, scale):
+    """Mean over the batch of the per-sample loss gradients (no L2 term)."""
     m = len(Y)
-    delta = 2.0 * (A[-1] - Y)  # (m, n_L) = dL/dz(L) for a linear output
+    delta = scale * (A[-1] - Y)  # (m, n_L) = dL/dz(L)
     grads = [None] * len(params)
     for l in range(len(params) - 1, -1, -1):
         grads[l] = (delta.T @ A[l] / m, delta.sum(axis=0) / m)  # (n_l, n_l-1), (n_l,)
@@ -56,23 +71,52 @@ def _backward(params, A, Y, fprime):
     return grads
 
 
+def _sgd(state, grads):
+    lr, l2 = state["hp"].lr, state["hp"].l2
+    for (W, b), (gW, gb) in zip(state["params"], grads):
+        W -= lr * (gW + l2 * W)
+        b -= lr * gb
+
+
+def _adam(state, grads):
+    """torch.optim.Adam's arithmetic, L2 added to the weight gradients (weight_decay)."""
+    hp, adam = state["hp"], state["adam"]
+    adam["t"] += 1
+    step = hp.lr / (1.0 - hp.beta1 ** adam["t"])
+    sqrt_bc2 = np.sqrt(1.0 - hp.beta2 ** adam["t"])
+    tensors = [p for wb in state["params"] for p in wb]
+    gs = [g + hp.l2 * p if k % 2 == 0 else g  # even k: a weight matrix
+          for k, (p, g) in enumerate(zip(tensors, (g for wb in grads for g in wb)))]
+    for p, g, M, G in zip(tensors, gs, adam["M"], adam["G"]):
+        M += (1.0 - hp.beta1) * (g - M)
+        G *= hp.beta2
+        G += (1.0 - hp.beta2) * g * g
+        p -= step * (M / (np.sqrt(G) / sqrt_bc2 + hp.eps))
+
+
+UPDATE = {"sgd": _sgd, "adam": _adam}
+
+
+def _functions(hp):
+    return ACT[hp.activation], OUT[hp.loss], DERIV[hp.activation], DELTA_SCALE[hp.loss]
+
+
 def train_epoch(state, X, Y, order):
     hp, params = state["hp"], state["params"]
-    f, fprime = ACT[hp.activation], DERIV[hp.activation]
-    for start in range(0, len(order), hp.batch_size):
-        idx = order[start:start + hp.batch_size]
-        for (W, b), (gW, gb) in zip(params, _backward(params, _forward(params, X[idx], f),
-                                                      Y[idx], fprime)):
-            W -= hp.lr * (gW + hp.l2 * W)
-            b -= hp.lr * gb
+    f, f_out, fprime, scale = _functions(hp)
+    B, update = hp.batch_size or len(order), UPDATE[hp.optimizer]
+    for start in range(0, len(order), B):
+        idx = order[start:start + B]
+        update(state, _backward(params, _forward(params, X[idx], f, f_out), Y[idx], fprime, scale))
 
 
 def predict(state, X):
-    return _forward(state["params"], X, ACT[state["hp"].activation])[-1]
+    hp = state["hp"]
+    return _forward(state["params"], X, ACT[hp.activation], OUT[hp.loss])[-1]
 
 
 def gradients(state, X, Y):
     hp, params = state["hp"], state["params"]
-    A = _forward(params, X, ACT[hp.activation])
-    grads = _backward(params, A, Y, DERIV[hp.activation])
+    f, f_out, fprime, scale = _functions(hp)
+    grads = _backward(params, _forward(params, X, f, f_out), Y, fprime, scale)
     return [(gW + hp.l2 * W, gb) for (W, _), (gW, gb) in zip(params, grads)]

@@ -1,8 +1,10 @@
 """Pure-Python backend: lists and floats only, written for CPython's fast paths
 (`map` over builtins, `zip`, local names) rather than for looks."""
 from itertools import repeat
-from math import exp, tanh
+from math import exp, sqrt, tanh
 from operator import add, mul
+
+from impls import DELTA_SCALE
 
 NAME = "python"
 DEVICES = ("cpu",)
@@ -15,18 +17,33 @@ def _sigmoid(z):
     return e / (1.0 + e)
 
 
+def _softmax(z):
+    top = max(z)
+    e = [exp(v - top) for v in z]
+    s = sum(e)
+    return [v / s for v in e]
+
+
 ACT = {"sigmoid": _sigmoid, "tanh": tanh, "relu": lambda z: z if z > 0.0 else 0.0}
 DERIV = {  # f'(z) from the activation's output a; relu'(0) = 0 as autograd has it
     "sigmoid": lambda a: a * (1.0 - a),
     "tanh": lambda a: 1.0 - a * a,
     "relu": lambda a: 1.0 if a > 0.0 else 0.0,
 }
+OUT = {"mse": lambda z: z, "bce": lambda z: list(map(_sigmoid, z)), "ce": _softmax}
+
+
+def _zeros_like(layers):
+    return [([[0.0] * len(W[0]) for _ in W], [0.0] * len(b)) for W, b in layers]
 
 
 def from_numpy(params, hp, device="cpu"):
     # W as a list of rows: row j holds the fan_in weights into unit j
-    return {"hp": hp, "layers": [([list(map(float, row)) for row in W], list(map(float, b)))
-                                 for W, b in params]}
+    layers = [([list(map(float, row)) for row in W], list(map(float, b))) for W, b in params]
+    state = {"hp": hp, "layers": layers}
+    if hp.optimizer == "adam":
+        state["adam"] = {"t": 0, "M": _zeros_like(layers), "G": _zeros_like(layers)}
+    return state
 
 
 def to_numpy(state):
@@ -35,7 +52,7 @@ def to_numpy(state):
             for W, b in state["layers"]]
 
 
-def _forward(layers, x, f):
+def _forward(layers, x, f, f_out):
     """Activations [a(0) = x, a(1), ..., a(L)], each a list of floats."""
     acts = [x]
     for W, b in layers[:-1]:
@@ -43,14 +60,15 @@ def _forward(layers, x, f):
         acts.append([f(sum(map(mul, row, a), bj)) for row, bj in zip(W, b)])
     W, b = layers[-1]
     a = acts[-1]
-    acts.append([sum(map(mul, row, a), bj) for row, bj in zip(W, b)])  # linear output
+    acts.append(f_out([sum(map(mul, row, a), bj) for row, bj in zip(W, b)]))
     return acts
 
 
-def _sgd_step(layers, x, y, f, fprime, lr, l2):
+def _sgd_step(layers, x, y, fn, lr, l2):
     """One per-sample SGD step; the backward pass updates each layer as it goes."""
-    acts = _forward(layers, x, f)
-    delta = [2.0 * (o - t) for o, t in zip(acts[-1], y)]  # dL/dz(L), linear output
+    f, f_out, fprime, scale = fn
+    acts = _forward(layers, x, f, f_out)
+    delta = [scale * (o - t) for o, t in zip(acts[-1], y)]  # dL/dz(L)
     for l in range(len(layers) - 1, -1, -1):
         W, b = layers[l]
         a = acts[l]
@@ -65,39 +83,87 @@ def _sgd_step(layers, x, y, f, fprime, lr, l2):
             delta = list(map(mul, back, map(fprime, a)))
 
 
+def _accumulate(layers, x, y, fn, grads):
+    """Add one sample's loss gradient to grads [(gW rows, gb), ...]."""
+    f, f_out, fprime, scale = fn
+    acts = _forward(layers, x, f, f_out)
+    delta = [scale * (o - t) for o, t in zip(acts[-1], y)]
+    for l in range(len(layers) - 1, -1, -1):
+        W, a = layers[l][0], acts[l]
+        gW, gb = grads[l]
+        for j, dj in enumerate(delta):
+            gW[j] = list(map(add, gW[j], map(mul, a, repeat(dj))))
+            gb[j] += dj
+        if l:
+            back = [sum(map(mul, col, delta)) for col in zip(*W)]
+            delta = list(map(mul, back, map(fprime, a)))
+
+
+def _batch_gradients(state, rows, targets, fn):
+    """dJ/dtheta over a batch: mean loss gradient, plus l2 * W on the weights."""
+    grads = _zeros_like(state["layers"])
+    for x, y in zip(rows, targets):
+        _accumulate(state["layers"], x, y, fn, grads)
+    m, l2 = len(rows), state["hp"].l2
+    return [([[g / m + l2 * w for g, w in zip(grow, wrow)] for grow, wrow in zip(gW, W)],
+             [g / m for g in gb]) for (gW, gb), (W, _) in zip(grads, state["layers"])]
+
+
+def _sgd(state, grads):
+    lr = state["hp"].lr
+    for (W, b), (gW, gb) in zip(state["layers"], grads):
+        for j, (row, grow) in enumerate(zip(W, gW)):
+            W[j] = [w - lr * g for w, g in zip(row, grow)]
+        b[:] = [v - lr * g for v, g in zip(b, gb)]
+
+
+def _adam_update(p, g, M, G, b1, b2, step, sqrt_bc2, eps):
+    """One Adam step on a list of floats, in place (torch.optim.Adam's arithmetic)."""
+    for k, gk in enumerate(g):
+        M[k] += (1.0 - b1) * (gk - M[k])
+        G[k] = G[k] * b2 + (1.0 - b2) * gk * gk
+        p[k] -= step * (M[k] / (sqrt(G[k]) / sqrt_bc2 + eps))
+
+
+def _adam(state, grads):
+    hp, adam = state["hp"], state["adam"]
+    adam["t"] += 1
+    step = hp.lr / (1.0 - hp.beta1 ** adam["t"])
+    sqrt_bc2 = sqrt(1.0 - hp.beta2 ** adam["t"])
+    for (W, b), (gW, gb), (MW, Mb), (GW, Gb) in zip(state["layers"], grads, adam["M"], adam["G"]):
+        for row, grow, Mrow, Grow in zip(W, gW, MW, GW):
+            _adam_update(row, grow, Mrow, Grow, hp.beta1, hp.beta2, step, sqrt_bc2, hp.eps)
+        _adam_update(b, gb, Mb, Gb, hp.beta1, hp.beta2, step, sqrt_bc2, hp.eps)
+
+
+UPDATE = {"sgd": _sgd, "adam": _adam}
+
+
+def _functions(hp):
+    return ACT[hp.activation], OUT[hp.loss], DERIV[hp.activation], DELTA_SCALE[hp.loss]
+
+
 def train_epoch(state, X, Y, order):
-    hp = state["hp"]
-    f, fprime, lr, l2, layers = ACT[hp.activation], DERIV[hp.activation], hp.lr, hp.l2, state["layers"]
-    rows, targets = X.tolist(), Y.tolist()
-    for i in order.tolist():
-        _sgd_step(layers, rows[i], targets[i], f, fprime, lr, l2)
+    hp, fn = state["hp"], _functions(state["hp"])
+    rows, targets, order = X.tolist(), Y.tolist(), order.tolist()
+    if hp.optimizer == "sgd" and hp.batch_size == 1:  # the published per-sample loop
+        for i in order:
+            _sgd_step(state["layers"], rows[i], targets[i], fn, hp.lr, hp.l2)
+        return
+    B, update = hp.batch_size or len(order), UPDATE[hp.optimizer]
+    for start in range(0, len(order), B):
+        idx = order[start:start + B]
+        update(state, _batch_gradients(state, [rows[i] for i in idx], [targets[i] for i in idx], fn))
 
 
 def predict(state, X):
     import numpy as np
-    f, layers = ACT[state["hp"].activation], state["layers"]
-    return np.array([_forward(layers, x, f)[-1] for x in X.tolist()], dtype=np.float64)
+    f, f_out = ACT[state["hp"].activation], OUT[state["hp"].loss]
+    return np.array([_forward(state["layers"], x, f, f_out)[-1] for x in X.tolist()],
+                    dtype=np.float64)
 
 
 def gradients(state, X, Y):
-    """dJ/dtheta: mean of per-sample backprop gradients, plus l2 * W on weights."""
-    hp, layers = state["hp"], state["layers"]
-    f, fprime = ACT[hp.activation], DERIV[hp.activation]
-    gW = [[[0.0] * len(W[0]) for _ in W] for W, _ in layers]
-    gb = [[0.0] * len(b) for _, b in layers]
-    for x, y in zip(X.tolist(), Y.tolist()):
-        acts = _forward(layers, x, f)
-        delta = [2.0 * (o - t) for o, t in zip(acts[-1], y)]
-        for l in range(len(layers) - 1, -1, -1):
-            W, a = layers[l][0], acts[l]
-            for j, dj in enumerate(delta):
-                gW[l][j] = list(map(add, gW[l][j], map(mul, a, repeat(dj))))
-                gb[l][j] += dj
-            if l:
-                back = [sum(map(mul, col, delta)) for col in zip(*W)]
-                delta = list(map(mul, back, map(fprime, a)))
     import numpy as np
-    m = len(X)
-    return [(np.array([[g / m + hp.l2 * w for g, w in zip(grow, wrow)]
-                       for grow, wrow in zip(gW[l], W)]), np.array([g / m for g in gb[l]]))
-            for l, (W, _) in enumerate(layers)]
+    grads = _batch_gradients(state, X.tolist(), Y.tolist(), _functions(state["hp"]))
+    return [(np.array(gW, dtype=np.float64), np.array(gb, dtype=np.float64)) for gW, gb in grads]

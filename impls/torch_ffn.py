@@ -1,12 +1,23 @@
 """PyTorch reference: autograd computes the gradients, torch.optim applies the update."""
 import warnings
 
-import numpy as np
 import torch
+import torch.nn.functional as F
 
 NAME = "torch"
 DEVICES = ("cpu", "cuda")
 ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
+LOSS = {  # per-sample loss from the logits z(L), summed over outputs: (m,)
+    "mse": lambda z, Y: ((z - Y) ** 2).sum(dim=1),
+    "bce": lambda z, Y: F.binary_cross_entropy_with_logits(z, Y, reduction="none").sum(dim=1),
+    "ce": lambda z, Y: -(Y * F.log_softmax(z, dim=1)).sum(dim=1),
+}
+OUT = {"mse": lambda z: z, "bce": torch.sigmoid, "ce": lambda z: torch.softmax(z, dim=1)}
+OPTIMIZERS = {
+    "sgd": lambda groups, hp: torch.optim.SGD(groups, lr=hp.lr),
+    "adam": lambda groups, hp: torch.optim.Adam(groups, lr=hp.lr, betas=(hp.beta1, hp.beta2),
+                                                eps=hp.eps),
+}
 
 
 def _device(requested):
@@ -23,9 +34,8 @@ def from_numpy(params, hp, device="cpu"):
     Ws = [torch.tensor(W, dtype=torch.float64, device=dev, requires_grad=True) for W, _ in params]
     bs = [torch.tensor(b, dtype=torch.float64, device=dev, requires_grad=True) for _, b in params]
     # weight decay on weights only, as the published update rule has it
-    opt = torch.optim.SGD([{"params": Ws, "weight_decay": hp.l2},
-                           {"params": bs, "weight_decay": 0.0}], lr=hp.lr)
-    return {"hp": hp, "W": Ws, "b": bs, "opt": opt, "device": dev}
+    groups = [{"params": Ws, "weight_decay": hp.l2}, {"params": bs, "weight_decay": 0.0}]
+    return {"hp": hp, "W": Ws, "b": bs, "opt": OPTIMIZERS[hp.optimizer](groups, hp), "device": dev}
 
 
 def to_numpy(state):
@@ -33,16 +43,16 @@ def to_numpy(state):
             for W, b in zip(state["W"], state["b"])]
 
 
-def _forward(state, X):
+def _logits(state, X):
     f, a = ACT[state["hp"].activation], X
     for W, b in zip(state["W"][:-1], state["b"][:-1]):
         a = f(a @ W.T + b)  # (m, n_l)
-    return a @ state["W"][-1].T + state["b"][-1]  # linear output (m, n_L)
+    return a @ state["W"][-1].T + state["b"][-1]  # z(L): (m, n_L)
 
 
 def _loss(state, X, Y):
-    """Mean over samples of L = sum_k (yhat_k - y_k)^2 (no L2: the optimiser adds it)."""
-    return ((_forward(state, X) - Y) ** 2).sum(dim=1).mean()
+    """Mean over samples of the per-sample loss (no L2: the optimiser adds it)."""
+    return LOSS[state["hp"].loss](_logits(state, X), Y).mean()
 
 
 def _tensor(state, A):
@@ -50,7 +60,8 @@ def _tensor(state, A):
 
 
 def train_epoch(state, X, Y, order):
-    X, Y, opt, B = _tensor(state, X), _tensor(state, Y), state["opt"], state["hp"].batch_size
+    X, Y, opt = _tensor(state, X), _tensor(state, Y), state["opt"]
+    B = state["hp"].batch_size or len(order)
     order = torch.as_tensor(order, device=state["device"])
     for start in range(0, len(order), B):
         idx = order[start:start + B]
@@ -61,7 +72,7 @@ def train_epoch(state, X, Y, order):
 
 def predict(state, X):
     with torch.no_grad():
-        return _forward(state, _tensor(state, X)).cpu().numpy()
+        return OUT[state["hp"].loss](_logits(state, _tensor(state, X))).cpu().numpy()
 
 
 def gradients(state, X, Y):

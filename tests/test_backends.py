@@ -31,10 +31,16 @@ def test_all_backends_end_with_the_same_weights(dataset, hidden, activation):
     assert max_weight_diff(w, small_ref) <= 1e-12
 
 
-def _objective(backend, state, X, Y, l2):
-    """J = mean of sum_k (yhat_k - y_k)^2 + (l2 / 2) * sum W^2, from predict alone."""
-    e = backend.predict(state, X) - Y
-    return np.mean(np.sum(e * e, axis=1)) + 0.5 * l2 * sum(
+LOSS_OF_OUTPUT = {  # per-sample loss from the network's output (after f_L), summed over k
+    "mse": lambda P, Y: np.sum((P - Y) ** 2, axis=1),
+    "bce": lambda P, Y: -np.sum(Y * np.log(P) + (1 - Y) * np.log(1 - P), axis=1),
+    "ce": lambda P, Y: -np.sum(Y * np.log(P), axis=1),
+}
+
+
+def _objective(backend, state, X, Y, hp):
+    """J = mean of L + (l2 / 2) * sum W^2, from predict alone."""
+    return np.mean(LOSS_OF_OUTPUT[hp.loss](backend.predict(state, X), Y)) + 0.5 * hp.l2 * sum(
         np.sum(W * W) for W, _ in backend.to_numpy(state))
 
 
@@ -49,11 +55,43 @@ def _finite_differences(backend, params, hp, X, Y, h=1e-6):
                 for sign in (1, -1):
                     p = [(Wk.copy(), bk.copy()) for Wk, bk in params]
                     (p[l][0] if arr is W else p[l][1])[idx] += sign * h
-                    J.append(_objective(backend, backend.from_numpy(p, hp), X, Y, hp.l2))
+                    J.append(_objective(backend, backend.from_numpy(p, hp), X, Y, hp))
                 ga[idx] = (J[0] - J[1]) / (2 * h)
             g.append(ga)
         grads.append(tuple(g))
     return grads
+
+
+UPDATES = [("sgd", 1), ("sgd", 32), ("sgd", "full"), ("adam", 1), ("adam", 32)]
+
+
+@pytest.mark.parametrize("optimizer, batch_size", UPDATES, ids=lambda v: str(v))
+@pytest.mark.parametrize("loss", impls.LOSSES)
+@pytest.mark.parametrize("activation", impls.ACTIVATIONS)
+def test_every_optimizer_and_loss_gives_the_same_weights(optimizer, batch_size, loss, activation):
+    """3 epochs on 300 training samples; every backend within 1e-12 of torch.optim."""
+    cfg = dict(dataset=LOSS_DATASETS[loss], loss=loss, hidden=(12, 6), activation=activation,
+               optimizer=optimizer, batch_size=batch_size, lr=0.01 if optimizer == "sgd" else 1e-3,
+               l2=0.05, epochs=3, patience=0, seed=2)
+    prepared = subset(harness.prepare(TrainConfig(**cfg)), PYTHON_SUBSET)
+    ref = harness.train(TrainConfig(backend="torch", **cfg), prepared)[1]
+    assert max_weight_diff(ref, prepared.params) > 1e-4  # training really moved them
+    for backend in HAND_WRITTEN:
+        w = harness.train(TrainConfig(backend=backend, **cfg), prepared)[1]
+        assert max_weight_diff(w, ref) <= 1e-12, backend
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_one_adam_step_by_hand(backend_name):
+    """Adam's first step moves every parameter by lr * sign(g) (up to eps): with
+    M = (1 - b1) g, G = (1 - b2) g^2, M / (1 - b1) = g and sqrt(G / (1 - b2)) = |g|."""
+    backend = impls.load(backend_name)
+    hp = impls.HyperParams(activation="relu", lr=0.1, l2=0.0, optimizer="adam", eps=0.0)
+    params = [(np.array([[0.5]]), np.array([0.0])), (np.array([[2.0]]), np.array([0.0]))]
+    state = backend.from_numpy(params, hp)
+    backend.train_epoch(state, np.array([[1.0]]), np.array([[0.0]]), np.array([0]))
+    (W1, b1), (W2, b2) = backend.to_numpy(state)  # all gradients are positive (see above)
+    assert (W1[0, 0], b1[0], W2[0, 0], b2[0]) == pytest.approx((0.4, -0.1, 1.9, -0.1), abs=1e-15)
 
 
 def _rel_err(a, b):
@@ -61,10 +99,15 @@ def _rel_err(a, b):
     return max_weight_diff(a, b) / max(scale, 1e-300)
 
 
+LOSS_DATASETS = {"mse": "red", "bce": "color", "ce": "red-quality-class"}
+
+
 @pytest.mark.parametrize("backend_name", HAND_WRITTEN)
 @pytest.mark.parametrize("activation", impls.ACTIVATIONS)
-def test_gradients_match_finite_differences_and_autograd(backend_name, activation):
-    cfg = TrainConfig(dataset="red", hidden=(6, 4), activation=activation, l2=0.1, seed=3)
+@pytest.mark.parametrize("loss", impls.LOSSES)
+def test_gradients_match_finite_differences_and_autograd(backend_name, activation, loss):
+    cfg = TrainConfig(dataset=LOSS_DATASETS[loss], loss=loss, hidden=(6, 4),
+                      activation=activation, l2=0.1, seed=3)
     prepared = harness.prepare(cfg)
     X, Y = prepared.X["train"][:7], prepared.Y["train"][:7]
     backend, torch_ffn = impls.load(backend_name), impls.load("torch")

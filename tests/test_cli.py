@@ -30,6 +30,15 @@ def test_json_has_the_promised_keys(capsys):
     assert 0 < r["test_mse"] < 2
 
 
+def test_classification_json(capsys):
+    code, out, _ = run(capsys, "--backend", "numpy", "--dataset", "red-quality-class", "--hidden", "8",
+                       "--epochs", "2", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16", "--json")
+    r = json.loads(out)
+    assert code == 0 and r["task"] == "multiclass" and r["classes"] == [3, 4, 5, 6, 7, 8]
+    assert r["config"]["loss"] == "ce" and 0 <= r["test_accuracy"] <= 1
+    assert sum(map(sum, r["test_confusion"])) == r["n_test"]
+
+
 def test_human_summary(capsys):
     code, out, _ = run(capsys, "--backend", "numpy", *QUICK)
     assert code == 0 and "test MSE" in out and "ms/epoch" in out
@@ -79,6 +88,15 @@ BAD = [
     (["--patience", "-1"], "--patience must be a whole number of at least 0"),
     (["--init", "zeros"], "unknown init 'zeros'"),
     (["--device", "cuda", "--backend", "numpy"], "runs on cpu only"),
+    (["--loss", "ce"], "--loss ce (softmax output) does not fit dataset 'red', a regression task"),
+    (["--dataset", "white-quality-class", "--loss", "bce"], "a multiclass task: use --loss ce"),
+    (["--dataset", "color", "--loss", "mse"], "use --loss bce or ce"),
+    (["--loss", "hinge"], "unknown loss 'hinge'"),
+    (["--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'"),
+    (["--batch-size", "0"], "--batch-size must be at least 1 or 'full'"),
+    (["--batch-size", "half"], "--batch-size must be a whole number or 'full'"),
+    (["--beta2", "1"], "--beta2 must be a finite number at least 0 and below 1"),
+    (["--eps", "0"], "--eps must be a finite number greater than 0"),
 ]
 
 

@@ -95,3 +95,46 @@ def test_metrics_on_a_hand_checked_case():
     assert m["mae"] == pytest.approx((0 + 0.6 + 1.5) / 3)
     assert m["rmse"] == pytest.approx(np.sqrt(m["mse"]))
     assert (m["acc_0_5"], m["acc_1_0"]) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+
+
+def test_stratified_split_keeps_class_shares():
+    X, labels, classes = data.load_task("white-quality-class")
+    assert classes == (3, 4, 5, 6, 7, 8, 9) and len(labels) == 4898
+    train, val, test = data.split(len(labels), 0, labels)
+    assert sorted(np.concatenate([train, val, test])) == list(range(len(labels)))
+    for c in range(len(classes)):
+        n_c = np.sum(labels == c)
+        assert np.sum(labels[train] == c) == int(0.7 * n_c)
+        assert np.sum(labels[val] == c) == int(0.15 * n_c)
+
+
+def test_color_dataset_is_both_files():
+    X, labels, classes = data.load_task("color")
+    assert classes == ("red", "white") and X.shape == (6497, 11)
+    assert np.sum(labels == 0) == 1599 and np.sum(labels == 1) == 4898
+
+
+def test_classification_metrics_by_hand():
+    P = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.5, 0.25, 0.25]])
+    Y = np.eye(3)[[0, 1, 1]]
+    m = harness.classification_metrics(P, Y)
+    assert m["accuracy"] == pytest.approx(2 / 3)
+    assert m["log_loss"] == pytest.approx(-(np.log(0.7) + np.log(0.8) + np.log(0.25)) / 3)
+    assert m["confusion"] == [[1, 0, 0], [1, 1, 0], [0, 0, 0]]
+    b = harness.classification_metrics(np.array([[0.9], [0.4]]), np.array([[1.0], [1.0]]))
+    assert b["accuracy"] == 0.5 and b["confusion"] == [[0, 0], [1, 1]]
+    assert b["log_loss"] == pytest.approx(-(np.log(0.9) + np.log(0.4)) / 2)
+
+
+def test_full_batch_is_one_update_per_epoch():
+    """Full-batch GD: the epoch's result does not depend on the sample order."""
+    cfg = TrainConfig(backend="numpy", hidden=(5,), batch_size="full", epochs=1, patience=0)
+    p = harness.prepare(cfg)
+    import impls
+    backend = impls.load("numpy")
+    a, b = (backend.from_numpy(p.params, cfg.hp) for _ in range(2))
+    n = len(p.X["train"])
+    backend.train_epoch(a, p.X["train"], p.Y["train"], np.arange(n))
+    backend.train_epoch(b, p.X["train"], p.Y["train"], np.arange(n)[::-1])
+    assert all(np.allclose(Wa, Wb, atol=1e-14) for (Wa, _), (Wb, _) in
+               zip(backend.to_numpy(a), backend.to_numpy(b)))
