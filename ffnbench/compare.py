@@ -1,0 +1,324 @@
+"""`ffnbench compare`: per-epoch training time of every backend on the same work.
+
+Every backend starts from the same initial weights and trains the same epochs in the same
+sample order; the comparison only counts if they all end with the same weights.
+"""
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import impls
+
+from . import harness
+from .config import TrainConfig, parse_batch_size, parse_hidden
+from .errors import UserError
+from .fileio import atomic_write
+
+ARCHS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
+WIDTHS = (4, 16, 64, 256, 1024)  # scaling study: one hidden layer of this width ...
+DEPTHS = (1, 2, 4, 8)  # ... or this many hidden layers of 50
+FLOPS_PER_WEIGHT = 6  # per sample: 2 forward, 2 backward (delta), 2 gradient + update
+SAME_WEIGHTS_TOL = 1e-10
+
+
+@dataclass(frozen=True)
+class Case:
+    backend: str
+    hidden: tuple
+    dataset: str
+    batch_size: int | str
+
+    def config(self):
+        # the published tanh setting: stable for the few epochs timed, so weights stay finite
+        return TrainConfig(backend=self.backend, dataset=self.dataset, hidden=self.hidden,
+                           activation="tanh", lr=0.01, l2=0.1, batch_size=self.batch_size,
+                           seed=0)
+
+
+def limit_threads(n):
+    """One BLAS/torch thread pool size for every engine (the comparison is per core)."""
+    from threadpoolctl import threadpool_limits
+    limiter = threadpool_limits(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    return limiter
+
+
+def measure_peak(n=1024, repeat=5):
+    """GFLOP/s of a float64 n x n matmul, best of `repeat`, under the current thread limit."""
+    rng = np.random.default_rng(0)
+    A, B = rng.random((n, n)), rng.random((n, n))
+    A @ B
+    best = min(_seconds(lambda: A @ B) for _ in range(repeat))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _seconds(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def time_case(case, repeat, prepared):
+    """Warm-up (JIT) on 2 samples, one untimed epoch, then `repeat` timed epochs."""
+    config = case.config()
+    backend = harness.load_backend(config)
+    X, Y = prepared.X["train"], prepared.Y["train"]
+    warmup = harness.warm_up(backend, prepared.params, config.hp, X, Y, config.device)
+    state = backend.from_numpy(prepared.params, config.hp, config.device)
+    orders = harness.epoch_orders(config.seed, len(X))
+    backend.train_epoch(state, X, Y, next(orders))
+    seconds = [_seconds(lambda: backend.train_epoch(state, X, Y, next(orders))) for _ in range(repeat)]
+    return seconds, warmup, backend.to_numpy(state)
+
+
+def _row(case, seconds, warmup, n_weights, n_samples, peak):
+    med = float(np.median(seconds))
+    gflops = FLOPS_PER_WEIGHT * n_weights * n_samples / med / 1e9
+    return {"backend": case.backend, "hidden": "-".join(map(str, case.hidden)),
+            "dataset": case.dataset, "batch_size": str(case.batch_size), "n_weights": n_weights,
+            "n_samples": n_samples, "ms_median": 1e3 * med, "ms_min": 1e3 * min(seconds),
+            "ms_max": 1e3 * max(seconds), "us_per_sample": 1e6 * med / n_samples,
+            "gflops": gflops, "pct_peak": 100 * gflops / peak, "warmup_s": warmup}
+
+
+def _max_diff(a, b):
+    return max(float(np.max(np.abs(x - y))) for wa, wb in zip(a, b) for x, y in zip(wa, wb))
+
+
+def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=None):
+    """One row per case, with speed-ups and the same-weights check within each group."""
+    rows = []
+    for dataset in datasets:
+        for hidden in archs:
+            for B in batch_sizes:
+                prepared = harness.prepare(Case(backends[0], hidden, dataset, B).config())
+                n_weights = sum(W.size + b.size for W, b in prepared.params)
+                group, weights = [], {}
+                for name in backends:
+                    case = Case(name, hidden, dataset, B)
+                    if progress:
+                        progress(case)
+                    seconds, warmup, weights[name] = time_case(case, repeat, prepared)
+                    group.append(_row(case, seconds, warmup, n_weights,
+                                      len(prepared.X["train"]), peak))
+                ref = "torch" if "torch" in weights else backends[0]
+                times = {r["backend"]: r["ms_median"] for r in group}
+                for r in group:
+                    r["speedup_vs_python"] = times["python"] / r["ms_median"] if "python" in times else None
+                    r["speedup_vs_torch"] = times["torch"] / r["ms_median"] if "torch" in times else None
+                    r["max_dw_vs_reference"] = _max_diff(weights[r["backend"]], weights[ref])
+                    r["reference"] = ref
+                    r["same_weights"] = r["max_dw_vs_reference"] <= SAME_WEIGHTS_TOL
+                rows += group
+    return pd.DataFrame(rows)
+
+
+def _environment(threads, peak):
+    import importlib.metadata as md
+    versions = {}
+    for pkg in ("numpy", "numba", "torch", "scipy"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    return {"cpu": cpu, "python": platform.python_version(), "threads": threads,
+            "peak_gflops": peak, **versions}
+
+
+def _fmt(v, spec):
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+
+def markdown(df, scaling, env):
+    lines = [
+        "# Training speed per backend",
+        "",
+        f"Measured by `ffnbench compare` on {env['cpu']}, Python {env['python']}, numpy "
+        f"{env['numpy']}, numba {env['numba']}, torch {env['torch']}; {env['threads']} thread(s) "
+        f"for every engine (BLAS and torch), so the comparison is per core.",
+        f"Single-core float64 peak, measured as a 1024x1024 matmul: **{env['peak_gflops']:.1f} GFLOP/s**.",
+        f"GFLOP/s counts {FLOPS_PER_WEIGHT} x weights x samples per epoch (forward 2, backward 2, "
+        "gradient and update 2 per weight and sample), whatever the engine really executes.",
+        "Times are medians (min–max) over the timed epochs, after a JIT warm-up on 2 samples and one "
+        "untimed epoch; every backend trains the same epochs from the same weights in the same order.",
+        "",
+    ]
+    if not df["same_weights"].all():
+        bad = df[~df["same_weights"]]
+        lines += ["**The comparison is void**: these backends did not end with the reference's "
+                  f"weights (max |dW| > {SAME_WEIGHTS_TOL:g}):", ""]
+        lines += [f"- {r.backend}, hidden {r.hidden}, {r.dataset}, batch {r.batch_size}: "
+                  f"max |dW| = {r.max_dw_vs_reference:.2e}" for r in bad.itertuples()] + [""]
+    else:
+        lines += [f"All backends ended with the same weights (max |dW| against the reference "
+                  f"{df['max_dw_vs_reference'].max():.1e} <= {SAME_WEIGHTS_TOL:g}).", ""]
+    for (dataset, B), g in df.groupby(["dataset", "batch_size"], sort=False):
+        lines += [f"## {dataset} wine, batch size {B} ({g['n_samples'].iloc[0]} samples per epoch)", "",
+                  "| backend | hidden | weights | ms/epoch | µs/sample | GFLOP/s | % peak | "
+                  "× python | × torch | warm-up s |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in g.itertuples():
+            lines.append(
+                f"| {r.backend} | {r.hidden} | {r.n_weights} | {r.ms_median:.2f} "
+                f"({r.ms_min:.2f}–{r.ms_max:.2f}) | {r.us_per_sample:.2f} | {r.gflops:.3f} | "
+                f"{r.pct_peak:.2f} | {_fmt(r.speedup_vs_python, '.1f')} | "
+                f"{_fmt(r.speedup_vs_torch, '.2f')} | {r.warmup_s:.2f} |")
+        lines.append("")
+    if scaling is not None and len(scaling):
+        lines += ["## Scaling study (red wine, per-sample SGD)", "",
+                  "ms/epoch against number of weights; log-log slope ≈ 0 means overhead-bound, "
+                  "≈ 1 compute-bound.", "", "![scaling](figures/speed_scaling.png)", ""]
+        lines += scaling_findings(scaling)
+    return "\n".join(lines) + "\n"
+
+
+def scaling_findings(scaling):
+    """Slopes at the small and large end, and where the curves cross, as text lines."""
+    out = ["| backend | sweep | slope, smallest two sizes | slope, largest two sizes |",
+           "|---|---|---|---|"]
+    for (backend, sweep), g in scaling.groupby(["backend", "sweep"], sort=False):
+        g = g.sort_values("n_weights")
+        x, y = np.log(g["n_weights"].to_numpy()), np.log(g["ms_median"].to_numpy())
+        out.append(f"| {backend} | {sweep} | {(y[1] - y[0]) / (x[1] - x[0]):.2f} | "
+                   f"{(y[-1] - y[-2]) / (x[-1] - x[-2]):.2f} |")
+    out.append("")
+    for sweep, g in scaling.groupby("sweep", sort=False):
+        t = g.pivot(index="n_weights", columns="backend", values="ms_median").sort_index()
+        names = list(t.columns)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                faster = np.sign(t[a] - t[b]).to_numpy()
+                flips = np.flatnonzero(np.diff(faster) != 0)
+                for k in flips:
+                    lo, hi = t.index[k], t.index[k + 1]
+                    out.append(f"- {sweep} sweep: {a} and {b} cross between {lo} and {hi} weights "
+                               f"({'%s becomes faster' % (a if faster[k + 1] < 0 else b)}).")
+    return out + [""]
+
+
+def figures(df, scaling, out_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
+    per_sample = df[df["batch_size"] == "1"]
+    if len(per_sample):
+        datasets = list(dict.fromkeys(per_sample["dataset"]))
+        fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
+        for ax, dataset in zip(axes[0], datasets):
+            t = per_sample[per_sample["dataset"] == dataset].pivot(
+                index="hidden", columns="backend", values="ms_median")
+            t = t.reindex(list(dict.fromkeys(per_sample["hidden"])))
+            t.plot.bar(ax=ax, logy=True, rot=0)
+            ax.set(title=f"{dataset} wine, per-sample SGD", ylabel="ms per epoch (log)",
+                   xlabel="hidden layers")
+        paths.append(_save(fig, out_dir / "speed_backends.png"))
+    if scaling is not None and len(scaling):
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        for ax, sweep in zip(axes, ("width", "depth")):
+            for backend, g in scaling[scaling["sweep"] == sweep].groupby("backend", sort=False):
+                g = g.sort_values("n_weights")
+                ax.loglog(g["n_weights"], g["ms_median"], "o-", label=backend)
+            ax.set(title=f"{sweep} sweep ({'1 layer of 4…1024' if sweep == 'width' else '1…8 layers of 50'})",
+                   xlabel="number of weights", ylabel="ms per epoch")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend()
+        paths.append(_save(fig, out_dir / "speed_scaling.png"))
+    return paths
+
+
+def _save(fig, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return path
+
+
+def _parse_list(text, name, allowed=None):
+    items = [s.strip() for s in str(text).split(",")]
+    if not all(items):
+        raise UserError(f"--{name} {text!r}: empty item")
+    for item in items if allowed else ():
+        if item not in allowed:
+            raise UserError(f"--{name}: unknown {item!r} (choose from {', '.join(allowed)})")
+    return items
+
+
+def cmd_compare(args):
+    backends = _parse_list(args.backends, "backends", tuple(impls.BACKENDS))
+    datasets = _parse_list(args.datasets, "datasets", ("red", "white"))
+    batch_sizes = [parse_batch_size(b) for b in _parse_list(args.batch_sizes, "batch-sizes")]
+    archs = [parse_hidden(h) for h in args.hidden] if args.hidden else list(ARCHS)
+    for B in batch_sizes:
+        Case(backends[0], archs[0], datasets[0], B).config()  # validates before any timing
+    if args.repeat < 1 or args.threads < 1:
+        raise UserError("--repeat and --threads must be at least 1")
+    for name in backends:
+        harness.load_backend(Case(name, archs[0], datasets[0], 1).config())
+    out = Path(args.out)
+    if not out.is_dir():
+        raise UserError(f"--out {out}: directory does not exist")
+    say = (lambda c: None) if args.json else (lambda c: print(
+        f"  {c.backend:>6} {'-'.join(map(str, c.hidden)):>20} {c.dataset:>5} batch {c.batch_size}",
+        file=sys.stderr, flush=True))
+    with limit_threads(args.threads):
+        peak = measure_peak()
+        print(f"ffnbench compare: {args.threads} thread(s) for every engine; single-core float64 "
+              f"matmul peak {peak:.1f} GFLOP/s", file=sys.stderr)
+        df = run_cases(backends, archs, datasets, batch_sizes, args.repeat, peak, say)
+        scaling = None
+        if args.scaling:
+            parts = []
+            for sweep, sweep_archs in (("width", [(w,) for w in WIDTHS]),
+                                       ("depth", [(50,) * d for d in DEPTHS])):
+                s = run_cases(backends, sweep_archs, ["red"], [1], min(args.repeat, 3), peak, say)
+                parts.append(s.assign(sweep=sweep))
+            scaling = pd.concat(parts, ignore_index=True)
+    env = _environment(args.threads, peak)
+    with atomic_write(out / "speed.csv") as f:
+        df.to_csv(f, index=False, float_format="%.6g")
+    if scaling is not None:
+        with atomic_write(out / "speed_scaling.csv") as f:
+            scaling.to_csv(f, index=False, float_format="%.6g")
+    with atomic_write(out / "speed.md") as f:
+        f.write(markdown(df, scaling, env))
+    figures(df, scaling, out / "figures")
+    if args.json:
+        print(json.dumps({"environment": env, "rows": df.to_dict(orient="records"),
+                          "scaling": [] if scaling is None else scaling.to_dict(orient="records")},
+                         indent=2))
+    else:
+        print(markdown(df, scaling, env))
+    if not df["same_weights"].all():
+        raise UserError("backends did not end with the same weights: the speed comparison is void")
+
+
+def add_parser(sub):
+    p = sub.add_parser("compare", help="time every backend on the same training work")
+    p.add_argument("--backends", default=",".join(impls.BACKENDS), help="comma-separated (default all)")
+    p.add_argument("--hidden", action="append",
+                   help="an architecture, e.g. 50,30,20,10,5; repeat the option for several "
+                        "(default: 10 / 50,30,20,10,5 / 50,100,60,30,20,10)")
+    p.add_argument("--datasets", default="red,white", help="comma-separated (default %(default)s)")
+    p.add_argument("--batch-sizes", default="1,256",
+                   help="comma-separated; 1 = per-sample SGD, 'full' allowed (default %(default)s)")
+    p.add_argument("--repeat", type=int, default=5, help="timed epochs per case (default %(default)s)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for every engine, BLAS and torch (default %(default)s: per core)")
+    p.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the width/depth scaling study (default on)")
+    p.add_argument("--out", default="results", help="directory for speed.csv/.md and figures/")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=cmd_compare)
