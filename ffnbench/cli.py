@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from . import harness
+from . import table as table_cmd
 from .config import DATASETS, TrainConfig
 from .errors import UserError
 from .fileio import atomic_write, check_writable_dir
@@ -108,6 +109,7 @@ def build_parser():
     p.add_argument("--save-weights", metavar="FILE.npz",
                    help="save the final weights (W1, b1, W2, ... as float64)")
     p.set_defaults(func=cmd_train)
+    table_cmd.add_parser(sub)
     return parser
 
 
