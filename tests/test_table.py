@@ -1,0 +1,150 @@
+"""`ffnbench table`: same numbers on every backend and executor, a resume that loses
+nothing after kill -9, cache keys, verdicts, and one-line errors for bad input."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ffnbench import cli, grid, table
+from ffnbench.config import TrainConfig
+
+# two small published settings (#7: 10 relu, #9: 10 sigmoid), short training: a few seconds
+SMALL = dict(settings=(7, 9), datasets=("red",), seeds=1, epochs=30, patience=5)
+
+
+def _numbers(df):
+    """The table without the columns that may differ between identical runs or backends."""
+    return df.drop(columns=[*table.TIMING_COLUMNS, "backend"])
+
+
+def test_published_settings_are_packaged():
+    rows = table.load_settings()
+    assert [s.number for s in rows] == list(range(1, 16))
+    assert rows[0].hidden == (50, 30, 20, 10, 5) and rows[0].lr == 0.1
+    assert math.isnan(rows[2].published["white"])  # tanh lr 0.1 on white ended in NaN
+    assert rows[2].published["red"] == pytest.approx(0.663542)
+
+
+def test_two_backends_give_the_same_table(tmp_path):
+    out = {}
+    for backend in ("numpy", "numba"):
+        spec = table.Spec(backend=backend, protocols=("modern", "published"), **SMALL)
+        out[backend] = table.run_table(spec, out=tmp_path / backend, cache_dir=tmp_path / "cache",
+                                       jobs=1, progress=False, log=open(os.devnull, "w"))
+    a, b = out["numpy"], out["numba"]
+    runs = a[a["kind"] == "setting"]
+    assert len(runs) == 4 and (runs["epochs_median"] > 2).all()  # they really trained
+    assert set(b["backend"].dropna()) == {"numba"}
+    pd.testing.assert_frame_equal(_numbers(a), _numbers(b), check_exact=False, rtol=1e-9, atol=1e-12)
+    md = {k: (tmp_path / k / "table.md").read_text() for k in out}
+    assert md["numpy"].replace("--backend numpy", "--backend numba") == md["numba"]
+    written = pd.read_csv(tmp_path / "numba" / "table.csv")
+    assert list(written.columns) == table.COLUMNS and len(written) == len(b)
+
+
+def test_any_executor_gives_the_same_results(tmp_path):
+    """The grid only needs submit/wait: a thread pool and the process pool agree with
+    the in-process executor."""
+    configs = [TrainConfig(backend="numba", dataset="red", hidden=(10,), epochs=4, patience=0,
+                           seed=s) for s in (0, 1)]
+    ran, raw = {}, {}
+    for name, executor in (("inline", grid.InlineExecutor()), ("threads", ThreadPoolExecutor(2)),
+                           ("processes", grid.make_executor(2))):
+        with executor:
+            raw[name], cached = grid.run_grid(configs, executor, grid.Cache(tmp_path / name),
+                                              in_flight=2, progress=False)
+        assert cached == 0
+        ran[name] = [{k: v for k, v in r.items() if k not in grid.TIMING_KEYS} for r in raw[name]]
+    assert ran["inline"][0]["test_mse"] != ran["inline"][1]["test_mse"]  # seeds differ
+    assert ran["threads"] == ran["inline"] and ran["processes"] == ran["inline"]
+    again, cached = grid.run_grid(configs, grid.InlineExecutor(), grid.Cache(tmp_path / "processes"),
+                                  progress=False)
+    assert cached == 2 and again == raw["processes"]  # timings too: read back, not rerun
+
+
+def _table_cmd(out, cache, *extra):
+    return [sys.executable, "-m", "ffnbench.cli", "table", "--backend", "numba",
+            "--settings", "1,3", "--datasets", "red", "--seeds", "2", "--jobs", "1",
+            "--no-progress", "--out", str(out), "--cache-dir", str(cache), *extra]
+
+
+def test_resume_after_kill_loses_nothing_and_gives_the_same_table(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    proc = subprocess.Popen(_table_cmd(out, cache), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(cache.glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed midway, not finished
+    before = {p.name: p.read_bytes() for p in cache.glob("*.json")}
+    assert 1 <= len(before) < 4 and not (out / "table.csv").exists()
+
+    resumed = subprocess.run(_table_cmd(out, cache), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"4 runs: {len(before)} from the cache" in resumed.stderr
+    assert all((cache / name).read_bytes() == data for name, data in before.items())  # reused
+    assert len(list(cache.glob("*.json"))) == 4
+
+    fresh = subprocess.run(_table_cmd(tmp_path / "fresh", tmp_path / "cache2", "--fresh"),
+                           capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0, fresh.stderr
+    assert (out / "table.md").read_text() == (tmp_path / "fresh" / "table.md").read_text()
+    a, b = (pd.read_csv(d / "table.csv") for d in (out, tmp_path / "fresh"))
+    pd.testing.assert_frame_equal(_numbers(a), _numbers(b))
+    assert not list(out.glob(".*.tmp")) and not list(cache.glob(".*.tmp"))
+
+
+def test_cache_key_covers_seed_backend_version_and_code():
+    base = TrainConfig(backend="numba", dataset="red", hidden=(10,), seed=0)
+    key = grid.cache_key(base)
+    assert len(key) == 64 and key == grid.cache_key(TrainConfig(backend="numba", dataset="red",
+                                                                  hidden=(10,), seed=0))
+    others = [grid.cache_key(TrainConfig(backend="numba", dataset="red", hidden=(10,), seed=1)),
+              grid.cache_key(TrainConfig(backend="numpy", dataset="red", hidden=(10,), seed=0)),
+              grid.cache_key(TrainConfig(backend="numba", dataset="red", hidden=(10,), seed=0,
+                                         scaling="minmax")),
+              grid.cache_key(base, version="0.0.0-other"),
+              grid.cache_key(base, code="edited source")]
+    assert len({key, *others}) == 6
+
+
+@pytest.mark.parametrize("published, lo, hi, div, expected", [
+    (0.60, 0.55, 0.65, 0, "reproduced"),
+    (0.70, 0.55, 0.65, 0, "ours lower by 0.050"),
+    (0.50, 0.55, 0.65, 0, "ours higher by 0.050"),
+    (math.nan, 0.55, 0.65, 2, "reproduced: 2/5 diverged"),
+    (math.nan, 0.55, 0.65, 0, "not reproduced: no run diverged"),
+    (0.60, math.nan, math.nan, 5, "not comparable: every run diverged"),
+])
+def test_verdict(published, lo, hi, div, expected):
+    assert table.verdict(published, lo, hi, div, 5) == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ["--backend", "nope"], ["--seeds", "0"], ["--seeds", "two"], ["--datasets", "pink"],
+    ["--datasets", "red,red"], ["--jobs", "0"], ["--protocol", "old"], ["--settings", "16"],
+    ["--epochs", "0"], ["--patience", "-1"],
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    code = cli.main(["table", *argv, "--out", str(out), "--cache-dir", str(cache)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "error" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_must_be_a_directory(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code = cli.main(["table", "--out", str(tmp_path / "file"), "--cache-dir", str(tmp_path / "c")])
+    assert code == 2 and "not a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
