@@ -37,11 +37,13 @@ CORTEZ_2009 = {  # Cortez et al. (2009), Table 3: MAD and accuracy at T = 0.5 (%
     "NN": {"red": (0.51, 59.1), "white": (0.58, 52.6)},
     "SVM": {"red": (0.46, 62.4), "white": (0.45, 64.6)},
 }
+NO_BETTER = 0.02  # test MSE margin under which a setting counts as no better than the mean
 TIMING_COLUMNS = ("seconds_total", "seconds_per_epoch_median")
 COLUMNS = [
     "kind", "protocol", "dataset", "setting", "hidden", "activation", "lr", "l2",
     "published_test_mse", "n_seeds", "n_diverged",
     "test_mse_mean", "test_mse_sd", "test_mse_min", "test_mse_max", "verdict",
+    "test_mse_minus_mean_predictor",
     "test_rmse_mean", "test_mae_mean", "test_mae_sd", "test_acc_0_5_mean", "test_acc_1_0_mean",
     "val_mse_mean", "train_mse_mean", "epochs_median", "best_epoch_median",
     *TIMING_COLUMNS, "backend", "max_epochs", "patience", "init", "scaling",
@@ -150,7 +152,8 @@ def _summary(g):
            "test_mae_sd": ok["test_mae"].std(ddof=1),
            "test_acc_0_5_mean": ok["test_acc_0_5"].mean(),
            "test_acc_1_0_mean": ok["test_acc_1_0"].mean(),
-           "val_mse_mean": ok["val_mse"].mean(), "train_mse_mean": ok["train_mse"].mean()}
+           "val_mse_mean": ok["val_mse"].mean(), "train_mse_mean": ok["train_mse"].mean(),
+           "test_mse_minus_mean_predictor": ok["minus_mean"].mean()}
     if "epochs_run" in g:
         out.update(epochs_median=g["epochs_run"].median(), best_epoch_median=ok["best_epoch"].median(),
                    seconds_total=g["run_seconds"].sum(),
@@ -173,6 +176,9 @@ def verdict(published, lo, hi, n_diverged, n):
 def aggregate(spec, runs, baselines):
     """The table.csv frame: one row per setting x dataset x protocol, then context rows."""
     by_number = {s.number: s for s in spec.chosen()}
+    mean = baselines[baselines["setting"] == "mean"].set_index(["dataset", "seed"])["test_mse"]
+    runs, baselines = (df.assign(minus_mean=df["test_mse"].to_numpy() - mean.loc[
+        list(zip(df["dataset"], df["seed"]))].to_numpy()) for df in (runs, baselines))  # paired
     rows = []
     for (protocol, number, dataset), g in runs.groupby(["protocol", "setting", "dataset"], sort=False):
         s, st = by_number[number], _summary(g)
@@ -309,6 +315,11 @@ def _summary_lines(spec, table, ds):
         counts = ", ".join(f"{d} {int(part[part['dataset'] == d]['verdict'].str.startswith('reproduced').sum())}"
                            f"/{int((part['dataset'] == d).sum())}" for d in ds)
         lines.append(f"- `{protocol}`: published value reproduced (within our range) for {counts}.")
+        flat = ", ".join(f"{d} {int((part[part['dataset'] == d]['test_mse_minus_mean_predictor'] > -NO_BETTER).sum())}"
+                         f"/{int((part['dataset'] == d).sum())}" for d in ds)
+        lines.append(f"- `{protocol}`: settings no better than predicting the training mean (test "
+                     f"MSE less than {NO_BETTER} below it on average over the same splits, or "
+                     f"above it): {flat}.")
     for d in ds:
         part = settings[(settings["dataset"] == d) & (settings["protocol"] == spec.protocols[0])]
         pub = part["published_test_mse"]
