@@ -200,11 +200,9 @@ def aggregate(spec, runs, baselines):
             context.append({**clean.loc[clean["val_mse_mean"].idxmin()].to_dict(), "kind": "best",
                             "published_test_mse": np.nan, "verdict": ""})
     table = pd.concat([table, pd.DataFrame(context)], ignore_index=True).reindex(columns=COLUMNS)
-    order = {"setting": 0, "best": 1, "baseline": 2}
-    key = table["kind"].map(order) * 10 + table["protocol"].map(
-        {p: i for i, p in enumerate(PROTOCOLS)}).fillna(9) + table["dataset"].map(
-        {d: i / 10 for i, d in enumerate(DATASETS)})
-    return table.iloc[np.lexsort([table.index, key])].reset_index(drop=True)
+    rank = {"kind": ("setting", "best", "baseline"), "protocol": tuple(PROTOCOLS), "dataset": DATASETS}
+    return table.sort_values(list(rank), key=lambda c: c.map({v: i for i, v in enumerate(rank[c.name])}),
+                             kind="stable", na_position="last").reset_index(drop=True)
 
 
 # --- the markdown table ----------------------------------------------------------------
