@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from . import harness
+from . import compare, harness
 from . import table as table_cmd
 from .config import DATASETS, TrainConfig
 from .errors import UserError
@@ -110,6 +110,7 @@ def build_parser():
                    help="save the final weights (W1, b1, W2, ... as float64)")
     p.set_defaults(func=cmd_train)
     table_cmd.add_parser(sub)
+    compare.add_parser(sub)
     return parser
 
 

@@ -45,6 +45,10 @@ class Case:
 def limit_threads(n):
     """One BLAS/torch thread pool size for every engine (the comparison is per core)."""
     from threadpoolctl import threadpool_limits
+    try:  # numba calls BLAS through scipy's copy of OpenBLAS: load it before limiting, or
+        import scipy.linalg.cython_blas  # noqa: F401  its threads spin against the other core
+    except ImportError:
+        pass
     limiter = threadpool_limits(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)

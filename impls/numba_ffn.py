@@ -32,8 +32,8 @@ def _sigmoid(z):
 def _f(z, code):
     if code == 0:
         return _sigmoid(z)
-    if code == 1:
-        return tanh(z)
+    if code == 1:  # tanh from one exp: libm's tanh costs several exps here; |error| < 3e-16
+        return 1.0 - 2.0 / (exp(2.0 * z) + 1.0)
     return z if z > 0.0 else 0.0
 
 
@@ -61,44 +61,79 @@ def _output(z, out_code):
             r[n] /= r[n].sum()
 
 
+# Per-sample kernels index per-layer views (W = theta[...].reshape) with plain range
+# variables: numba then drops its negative-index checks and the loops vectorise. Flat
+# index arithmetic (theta[r + i]) was 2.6x slower.
+
+@njit(cache=True, inline="always")
+def _dot(row, a, n):
+    """sum_i row[i] a[i] with 4 accumulators, so the adds do not wait on each other."""
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= n:
+        s0 += row[i] * a[i]
+        s1 += row[i + 1] * a[i + 1]
+        s2 += row[i + 2] * a[i + 2]
+        s3 += row[i + 3] * a[i + 3]
+        i += 4
+    for i in range(i, n):
+        s0 += row[i] * a[i]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, inline="always")
+def _layer(theta, sizes, woff, boff, buf, aoff, l):
+    """Views of layer l: W (n_l+1, n_l), b (n_l+1,), its input part and output part of buf."""
+    nin, nout = sizes[l], sizes[l + 1]
+    return (theta[woff[l]:boff[l]].reshape((nout, nin)), theta[boff[l]:boff[l] + nout],
+            buf[aoff[l]:aoff[l] + nin], buf[aoff[l + 1]:aoff[l + 1] + nout])
+
+
 @njit(cache=True)
 def _forward(theta, sizes, woff, boff, aoff, A, x, code, out_code):
     """a(0) = x, then a(l) = f(W a(l-1) + b) layer by layer into the flat buffer A."""
     L = sizes.shape[0] - 1
     A[:sizes[0]] = x
     for l in range(L):
-        nin, nout, ai, ao = sizes[l], sizes[l + 1], aoff[l], aoff[l + 1]
-        for j in range(nout):
-            r = woff[l] + j * nin
-            s = theta[boff[l] + j]
-            for i in range(nin):
-                s += theta[r + i] * A[ai + i]
-            A[ao + j] = _f(s, code) if l < L - 1 else s
+        W, b, a, z = _layer(theta, sizes, woff, boff, A, aoff, l)
+        for j in range(z.shape[0]):
+            s = _dot(W[j], a, a.shape[0]) + b[j]
+            z[j] = _f(s, code) if l < L - 1 else s
     _output(A[aoff[L]:aoff[L] + sizes[L]], out_code)
 
 
 @njit(cache=True)
 def _sgd_epoch(theta, sizes, woff, boff, aoff, A, D, X, Y, order, code, out_code, scale, lr, l2):
-    """Per-sample SGD over X[order]; the backward pass is fused with the update."""
+    """Per-sample SGD over X[order]; the backward pass is fused with the update
+    W <- W - lr (delta a^T + l2 W), written as W * (1 - lr l2) - (lr delta) a^T."""
     L = sizes.shape[0] - 1
+    decay = 1.0 - lr * l2
     for n in order:
         _forward(theta, sizes, woff, boff, aoff, A, X[n], code, out_code)
+        out, dout = A[aoff[L]:aoff[L] + sizes[L]], D[aoff[L]:aoff[L] + sizes[L]]
         for j in range(sizes[L]):
-            D[aoff[L] + j] = scale * (A[aoff[L] + j] - Y[n, j])  # dL/dz(L)
-        for l in range(L - 1, -1, -1):
-            nin, nout, ai, ao = sizes[l], sizes[l + 1], aoff[l], aoff[l + 1]
-            D[ai:ai + nin] = 0.0
-            for j in range(nout):
-                dj = D[ao + j]
-                r = woff[l] + j * nin
-                for i in range(nin):
-                    w = theta[r + i]
-                    D[ai + i] += w * dj  # W^T delta with the weights before the update
-                    theta[r + i] = w - lr * (dj * A[ai + i] + l2 * w)
-                theta[boff[l] + j] -= lr * dj
-            if l:
-                for i in range(nin):
-                    D[ai + i] *= _fprime(A[ai + i], code)
+            dout[j] = scale * (out[j] - Y[n, j])  # dL/dz(L)
+        for l in range(L - 1, 0, -1):
+            W, b, a, _ = _layer(theta, sizes, woff, boff, A, aoff, l)
+            dprev, d = D[aoff[l]:aoff[l] + sizes[l]], D[aoff[l + 1]:aoff[l + 1] + sizes[l + 1]]
+            dprev[:] = 0.0
+            for j in range(d.shape[0]):
+                row, dj = W[j], d[j]
+                k = lr * dj
+                for i in range(a.shape[0]):
+                    w = row[i]
+                    dprev[i] += w * dj  # W^T delta with the weights before the update
+                    row[i] = w * decay - k * a[i]
+                b[j] -= k
+            for i in range(a.shape[0]):
+                dprev[i] *= _fprime(a[i], code)
+        W, b, a, _ = _layer(theta, sizes, woff, boff, A, aoff, 0)
+        d = D[aoff[1]:aoff[1] + sizes[1]]
+        for j in range(d.shape[0]):  # first layer: no delta for the inputs
+            row, k = W[j], lr * d[j]
+            for i in range(a.shape[0]):
+                row[i] = row[i] * decay - k * a[i]
+            b[j] -= k
 
 
 @njit(cache=True)

@@ -1,5 +1,6 @@
 """NumPy backend: the same backpropagation, vectorised over each layer and each batch."""
 import numpy as np
+from scipy.linalg.blas import dger  # BLAS rank-1 update, in place: the per-sample W update
 
 from impls import DELTA_SCALE
 
@@ -32,11 +33,25 @@ DERIV = {  # f'(z) from the activation's output a; relu'(0) = 0 as autograd has 
     "relu": lambda a: (a > 0.0).astype(a.dtype),
 }
 OUT = {"mse": lambda z, out=None: z, "bce": _sigmoid, "ce": _softmax}  # output f_L per loss
+DERIV_INTO = {  # f'(z) from a, written into a preallocated buffer (per-sample fast path)
+    "sigmoid": lambda a, out: np.multiply(np.subtract(1.0, a, out=out), a, out=out),
+    "tanh": lambda a, out: np.subtract(1.0, np.multiply(a, a, out=out), out=out),
+    "relu": lambda a, out: np.greater(a, 0.0, out=out),
+}
 
 
 def from_numpy(params, hp, device="cpu"):
-    params = [(np.array(W, dtype=np.float64), np.array(b, dtype=np.float64)) for W, b in params]
-    state = {"hp": hp, "params": params}
+    # each layer is one C-contiguous [W | b] (n_l, n_l-1 + 1); W and b are views into it, so
+    # the per-sample loop can treat the bias as the weight of a constant input 1
+    Wb = [np.hstack([np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)[:, None]])
+          for W, b in params]
+    state = {"hp": hp, "Wb": Wb, "params": [(M[:, :-1], M[:, -1]) for M in Wb]}
+    if hp.optimizer == "sgd" and hp.batch_size == 1:  # buffers for the per-sample loop
+        sizes = [params[0][0].shape[1]] + [len(b) for _, b in params]
+        # a(l) and delta(l) with one extra slot: the constant 1 input / the unused bias delta
+        A = [np.ones(n + 1) for n in sizes]
+        state["buffers"] = {"A": A, "D": [np.zeros(n + 1) for n in sizes],
+                            "F": [np.zeros(n) for n in sizes]}
     if hp.optimizer == "adam":  # moments M, G per tensor, in the order W1, b1, W2, ...
         state["adam"] = {"t": 0, "M": [np.zeros_like(p) for wb in params for p in wb],
                          "G": [np.zeros_like(p) for wb in params for p in wb]}
@@ -44,7 +59,7 @@ def from_numpy(params, hp, device="cpu"):
 
 
 def to_numpy(state):
-    return [(W.copy(), b.copy()) for W, b in state["params"]]
+    return [(W.copy(), b.copy()) for W, b in state["params"]]  # contiguous copies of the views
 
 
 def _forward(params, X, f, f_out):
@@ -101,8 +116,39 @@ def _functions(hp):
     return ACT[hp.activation], OUT[hp.loss], DERIV[hp.activation], DELTA_SCALE[hp.loss]
 
 
+def _sgd_epoch(state, X, Y, order):
+    """Per-sample SGD, one vector per layer: every array op writes into a buffer made once,
+    because at this size the cost is numpy's per-call overhead, not the arithmetic."""
+    hp, Wb, buf = state["hp"], state["Wb"], state["buffers"]
+    A, D, F = buf["A"], buf["D"], buf["F"]  # a(l) = A[l][:-1], A[l][-1] = 1
+    f, f_out, fprime = ACT[hp.activation], OUT[hp.loss], DERIV_INTO[hp.activation]
+    scale, lr, decay, L = DELTA_SCALE[hp.loss], hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
+    a = [v[:-1] for v in A]
+    d = [v[:-1] for v in D]
+    W = [M[:, :-1] for M in Wb]
+    out = a[L][None, :]  # 2-D view: the output functions work on rows
+    for n in order:
+        a[0][:] = X[n]
+        for l in range(L - 1):
+            f(np.dot(Wb[l], A[l], out=a[l + 1]), out=a[l + 1])  # f(W a + b * 1)
+        np.dot(Wb[L - 1], A[L - 1], out=a[L])
+        f_out(out, out=out)
+        np.subtract(a[L], Y[n], out=d[L])
+        d[L] *= scale  # dL/dz(L)
+        for l in range(L, 0, -1):
+            if l > 1:
+                np.dot(d[l], Wb[l - 1], out=D[l - 1])  # [W | b]^T delta, before the update
+            if decay != 1.0:
+                W[l - 1] *= decay  # weights only: biases are not regularised
+            dger(-lr, A[l - 1], d[l], a=Wb[l - 1].T, overwrite_a=1)  # [W | b] -= lr delta [a 1]^T
+            if l > 1:
+                d[l - 1] *= fprime(a[l - 1], out=F[l - 1])
+
+
 def train_epoch(state, X, Y, order):
     hp, params = state["hp"], state["params"]
+    if "buffers" in state:
+        return _sgd_epoch(state, X, Y, order)
     f, f_out, fprime, scale = _functions(hp)
     B, update = hp.batch_size or len(order), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):

@@ -2,7 +2,7 @@
 (`map` over builtins, `zip`, local names) rather than for looks."""
 from itertools import repeat
 from math import exp, sqrt, tanh
-from operator import add, mul
+from operator import add, mul, sub
 
 from impls import DELTA_SCALE
 
@@ -64,21 +64,21 @@ def _forward(layers, x, f, f_out):
     return acts
 
 
-def _sgd_step(layers, x, y, fn, lr, l2):
-    """One per-sample SGD step; the backward pass updates each layer as it goes."""
+def _sgd_step(layers, x, y, fn, lr, decay):
+    """One per-sample SGD step; the backward pass updates each layer as it goes:
+    W <- W (1 - lr l2) - (lr delta) a^T. Dot products are sum(map(mul, ...)); the update is a
+    list comprehension, which CPython 3.11 runs faster than any map() chain we tried."""
     f, f_out, fprime, scale = fn
     acts = _forward(layers, x, f, f_out)
     delta = [scale * (o - t) for o, t in zip(acts[-1], y)]  # dL/dz(L)
     for l in range(len(layers) - 1, -1, -1):
         W, b = layers[l]
         a = acts[l]
-        back = [0.0] * len(a)  # W(l)^T delta, summed before W(l) changes
-        for j, dj in enumerate(delta):
-            row = W[j]
-            if l:
-                back = list(map(add, back, map(mul, row, repeat(dj))))
-            W[j] = [w - lr * (dj * ai + l2 * w) for w, ai in zip(row, a)]
-            b[j] -= lr * dj
+        if l:  # W(l)^T delta, summed before W(l) changes
+            back = [sum(map(mul, col, delta)) for col in zip(*W)]
+        ks = [lr * dj for dj in delta]
+        W[:] = [[w * decay - k * ai for w, ai in zip(row, a)] for row, k in zip(W, ks)]
+        b[:] = map(sub, b, ks)
         if l:
             delta = list(map(mul, back, map(fprime, a)))
 
@@ -147,8 +147,9 @@ def train_epoch(state, X, Y, order):
     hp, fn = state["hp"], _functions(state["hp"])
     rows, targets, order = X.tolist(), Y.tolist(), order.tolist()
     if hp.optimizer == "sgd" and hp.batch_size == 1:  # the published per-sample loop
+        decay = 1.0 - hp.lr * hp.l2
         for i in order:
-            _sgd_step(state["layers"], rows[i], targets[i], fn, hp.lr, hp.l2)
+            _sgd_step(state["layers"], rows[i], targets[i], fn, hp.lr, decay)
         return
     B, update = hp.batch_size or len(order), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):
