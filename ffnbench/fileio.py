@@ -14,12 +14,19 @@ def check_writable_dir(path):
         raise UserError(f"{path}: directory {parent} does not exist")
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_write(path, mode="w"):
     """Open a temp file for writing; it replaces `path` only if the block succeeds."""
     path = Path(path)
     check_writable_dir(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
     try:
         with os.fdopen(fd, mode) as f:
             yield f

@@ -138,3 +138,19 @@ def test_full_batch_is_one_update_per_epoch():
     backend.train_epoch(b, p.X["train"], p.Y["train"], np.arange(n)[::-1])
     assert all(np.allclose(Wa, Wb, atol=1e-14) for (Wa, _), (Wb, _) in
                zip(backend.to_numpy(a), backend.to_numpy(b)))
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    import os
+    from ffnbench.fileio import atomic_write
+    target = tmp_path / "result.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as f:
+            f.write("half of the new")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["result.csv"]
+    with atomic_write(target) as f:
+        f.write("new")
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o644 == 0o644  # readable like any file, not mkstemp's 0600
