@@ -17,10 +17,13 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-reproduce: table  # each part of the project adds its target here
+reproduce: table compare  # each part of the project adds its target here
 
 table: $(STAMP)  # the published wine-quality table, both protocols -> results/table.{csv,md}
 	$(BIN)/ffnbench table --protocol both
+
+compare: $(STAMP)  # per-epoch speed of every backend -> results/speed.{csv,md}, figures
+	$(BIN)/ffnbench compare
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,83 @@
+"""`ffnbench compare`: same work, same weights, honest arithmetic; never asserts on time."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import impls
+from ffnbench import cli, compare
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return compare.run_cases(["numpy", "numba", "python"], [(5,)], ["red"], [1, 64], repeat=2,
+                             peak=10.0)
+
+
+def test_every_case_ends_with_the_same_weights(rows):
+    assert len(rows) == 6 and rows["same_weights"].all()
+    assert (rows["reference"] == "numpy").all() and rows["max_dw_vs_reference"].max() <= 1e-12
+
+
+def test_derived_columns_follow_from_the_median(rows):
+    r = rows.iloc[0]
+    n_weights = 5 * 11 + 5 + 5 + 1
+    assert r["n_weights"] == n_weights and r["n_samples"] == int(0.7 * 1599)
+    gflops = 6 * n_weights * r["n_samples"] / (r["ms_median"] / 1e3) / 1e9
+    assert r["gflops"] == pytest.approx(gflops) and r["pct_peak"] == pytest.approx(10 * gflops)
+    assert r["us_per_sample"] == pytest.approx(1e3 * r["ms_median"] / r["n_samples"])
+    assert r["ms_min"] <= r["ms_median"] <= r["ms_max"]
+    python = rows[(rows["backend"] == "python") & (rows["batch_size"] == "1")]["ms_median"].iloc[0]
+    assert r["speedup_vs_python"] == pytest.approx(python / r["ms_median"])
+    assert r["speedup_vs_torch"] is None
+
+
+def test_a_backend_that_computes_something_else_voids_the_comparison(monkeypatch):
+    numpy_ffn = impls.load("numpy")
+    real = numpy_ffn.to_numpy
+    monkeypatch.setattr(numpy_ffn, "to_numpy", lambda s: [(W + 1e-6, b) for W, b in real(s)])
+    df = compare.run_cases(["numba", "numpy"], [(3,)], ["red"], [1], repeat=1, peak=1.0)
+    assert df["same_weights"].tolist() == [True, False]
+    assert "comparison is void" in compare.markdown(df, None, _env())
+
+
+def _env():
+    return {"cpu": "test", "python": "3", "numpy": "x", "numba": "x", "torch": "x",
+            "threads": 1, "peak_gflops": 10.0}
+
+
+def test_scaling_findings_name_the_crossing():
+    scaling = pd.DataFrame({
+        "backend": ["a"] * 3 + ["b"] * 3, "sweep": ["width"] * 6,
+        "n_weights": [10, 100, 1000] * 2, "ms_median": [1.0, 1.0, 10.0, 0.1, 1.5, 100.0]})
+    text = "\n".join(compare.scaling_findings(scaling))
+    assert "a and b cross between 10 and 100 weights (a becomes faster)" in text
+    assert "| a | width | 0.00 | 1.00 |" in text
+
+
+def test_peak_is_a_positive_rate():
+    assert compare.measure_peak(n=64, repeat=2) > 0
+
+
+def test_cli_writes_all_outputs(tmp_path, capsys):
+    code = cli.main(["compare", "--backends", "numpy,numba", "--hidden", "4", "--datasets", "red",
+                     "--batch-sizes", "1", "--repeat", "1", "--no-scaling", "--out", str(tmp_path)])
+    assert code == 0
+    df = pd.read_csv(tmp_path / "speed.csv")
+    assert list(df["backend"]) == ["numpy", "numba"] and df["same_weights"].all()
+    assert "single-core float64 peak" in (tmp_path / "speed.md").read_text().lower()
+    assert (tmp_path / "figures" / "speed_backends.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--backends", "numpy,fortran"], "unknown 'fortran'"),
+    (["--datasets", "red,,white"], "empty item"),
+    (["--batch-sizes", "0"], "--batch-size must be at least 1"),
+    (["--hidden", "10,,5"], "empty layer size"),
+    (["--repeat", "0"], "--repeat and --threads must be at least 1"),
+    (["--out", "/nonexistent/dir"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
+    code = cli.main(["compare", "--out", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
