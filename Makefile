@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce table compare history bench clean
+.PHONY: setup test reproduce table methods compare history bench clean
 
 setup: $(STAMP)
 
@@ -17,10 +17,13 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-reproduce: table compare  # each part of the project adds its target here
+reproduce: table methods compare  # each part of the project adds its target here
 
 table: $(STAMP)  # the published wine-quality table, both protocols -> results/table.{csv,md}
 	$(BIN)/ffnbench table --protocol both
+
+methods: $(STAMP)  # optimisers and classification over 5 seeds -> results/methods.md
+	$(BIN)/python scripts/methods.py
 
 compare: $(STAMP)  # per-epoch speed of every backend -> results/speed.{csv,md}, figures
 	$(BIN)/ffnbench compare

@@ -3,6 +3,7 @@ import argparse
 import json
 import sys
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -88,8 +89,45 @@ def _summary(r):
     return "\n".join((head, body, timing))
 
 
+HEADLINE = {"regression": ("test_mse", "test_mae", "test_acc_0_5", "test_acc_1_0"),
+            "binary": ("test_accuracy", "test_log_loss"),
+            "multiclass": ("test_accuracy", "test_log_loss")}
+
+
+def seed_summary(results):
+    """Mean, sd, min and max of the headline test metrics over the runs that did not diverge."""
+    ok = [r for r in results if not r["diverged"]]
+    summary = {}
+    for key in HEADLINE[results[0]["task"]]:
+        v = np.array([r[key] for r in ok], dtype=float)
+        summary[key] = ({"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                         "min": float(v.min()), "max": float(v.max())} if len(v) else None)
+    return {"seeds": [r["config"]["seed"] for r in results], "diverged": len(results) - len(ok),
+            "metrics": summary}
+
+
+def _seeds_text(results, summary):
+    lines = [_summary(r) for r in results]
+    lines.append(f"over {len(results)} seeds {summary['seeds']} ({summary['diverged']} diverged):")
+    for key, m in summary["metrics"].items():
+        lines.append(f"  {key:>14}: " + ("n/a (all diverged)" if m is None else
+                     f"{m['mean']:.4f} ± {m['sd']:.4f} (min {m['min']:.4f}, max {m['max']:.4f})"))
+    return "\n".join(lines)
+
+
 def cmd_train(args):
     config = _config(args)
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.seeds > 1:
+        if args.save_weights:
+            raise UserError("--save-weights saves one run: use it without --seeds")
+        configs = [replace(config, seed=config.seed + k) for k in range(args.seeds)]
+        results = [harness.train(c)[0] for c in configs]
+        summary = seed_summary(results)
+        print(json.dumps({"runs": results, "summary": summary}, indent=2) if args.json
+              else _seeds_text(results, summary))
+        return
     if args.save_weights:
         check_writable_dir(args.save_weights)
     result, weights = harness.train(config)
@@ -106,6 +144,9 @@ def build_parser():
     p = sub.add_parser("train", help="train one network with one backend")
     _add_train_options(p)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="train with seeds --seed, --seed+1, ... and summarise the test metrics "
+                        "(mean ± sd over the runs that did not diverge)")
     p.add_argument("--save-weights", metavar="FILE.npz",
                    help="save the final weights (W1, b1, W2, ... as float64)")
     p.set_defaults(func=cmd_train)

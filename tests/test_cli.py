@@ -151,3 +151,18 @@ def test_console_script_end_to_end(tmp_path):
     assert json.loads(ok.stdout)["backend"] == "numpy"
     bad = subprocess.run([exe, "train", "--hidden", "10,,5"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("ffnbench: error:") and bad.stdout == ""
+
+
+def test_seeds_summary_is_computed_from_the_runs(capsys):
+    code, out, _ = run(capsys, "--backend", "numba", *QUICK, "--seeds", "3", "--seed", "4", "--json")
+    doc = json.loads(out)
+    mses = [r["test_mse"] for r in doc["runs"]]
+    assert code == 0 and [r["config"]["seed"] for r in doc["runs"]] == [4, 5, 6]
+    assert doc["summary"]["metrics"]["test_mse"]["mean"] == pytest.approx(np.mean(mses))
+    assert doc["summary"]["metrics"]["test_mse"]["sd"] == pytest.approx(np.std(mses, ddof=1))
+    assert len(set(mses)) == 3  # different seeds, different splits
+
+
+def test_seeds_with_save_weights_is_refused(capsys, tmp_path):
+    code, _, err = run(capsys, *QUICK, "--seeds", "2", "--save-weights", str(tmp_path / "w.npz"))
+    assert code == 2 and "--save-weights saves one run" in err
