@@ -138,30 +138,46 @@ def _sgd_epoch(theta, sizes, woff, boff, aoff, A, D, X, Y, order, code, out_code
 
 @njit(cache=True)
 def _batch_gradient(theta, sizes, woff, boff, X, Y, idx, code, out_code, scale, l2, grad):
-    """grad <- dJ/dtheta over the samples idx: the mean loss gradient plus l2 * W."""
+    """grad <- dJ/dtheta over the samples idx: the mean loss gradient plus l2 * W.
+    Matrix products go to BLAS; everything elementwise is one fused loop, no temporaries."""
     L = sizes.shape[0] - 1
     m = idx.shape[0]
-    acts = [X[idx]]  # a(l): (m, n_l), by BLAS matrix products
+    acts = [X[idx]]  # a(l): (m, n_l)
     for l in range(L):
         W = theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
-        z = np.dot(acts[l], W.T) + theta[boff[l]:boff[l] + sizes[l + 1]]
-        if l < L - 1:
-            for k in np.ndindex(z.shape):
-                z[k] = _f(z[k], code)
-        else:
+        b = theta[boff[l]:boff[l] + sizes[l + 1]]
+        z = np.dot(acts[l], W.T)  # (m, n_l+1)
+        for n in range(m):
+            for j in range(z.shape[1]):
+                z[n, j] = _f(z[n, j] + b[j], code) if l < L - 1 else z[n, j] + b[j]
+        if l == L - 1:
             _output(z, out_code)
         acts.append(z)
-    delta = scale * (acts[L] - Y[idx])  # (m, n_L)
+    delta = acts[L].copy()  # (m, n_L) = dL/dz(L)
+    for n in range(m):
+        for j in range(delta.shape[1]):
+            delta[n, j] = scale * (delta[n, j] - Y[idx[n], j])
+    inv_m = 1.0 / m
     for l in range(L - 1, -1, -1):
         W = theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
         gW = grad[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
-        gW[:] = np.dot(delta.T, acts[l]) / m + l2 * W
-        grad[boff[l]:boff[l] + sizes[l + 1]] = delta.sum(axis=0) / m
+        gb = grad[boff[l]:boff[l] + sizes[l + 1]]
+        g = np.dot(delta.T, acts[l])
+        for j in range(gW.shape[0]):
+            for i in range(gW.shape[1]):
+                gW[j, i] = g[j, i] * inv_m + l2 * W[j, i]
+        gb[:] = 0.0
+        for n in range(m):
+            for j in range(gb.shape[0]):
+                gb[j] += delta[n, j]
+        for j in range(gb.shape[0]):
+            gb[j] *= inv_m
         if l:
-            delta = np.dot(delta, W)
+            delta = np.dot(delta, W)  # (m, n_l)
             a = acts[l]
-            for k in np.ndindex(delta.shape):
-                delta[k] *= _fprime(a[k], code)
+            for n in range(m):
+                for i in range(delta.shape[1]):
+                    delta[n, i] *= _fprime(a[n, i], code)
 
 
 @njit(cache=True)
