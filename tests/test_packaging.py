@@ -1,0 +1,20 @@
+"""A non-editable install (asv builds wheels) carries the data and both packages."""
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_carries_the_datasets_and_the_backends(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True)
+    wheel, = tmp_path.glob("ffnbench-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in ("ffnbench/datasets/winequality-red.csv", "ffnbench/datasets/winequality-white.csv",
+                 "ffnbench/reference/seed_table.csv", "impls/numba_ffn.py", "ffnbench/cli.py"):
+        assert path in names, path
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read("ffnbench/datasets/winequality-red.csv") == (
+            ROOT / "ffnbench/datasets/winequality-red.csv").read_bytes()
