@@ -1,0 +1,113 @@
+"""The asv suite: every benchmark's setup and body run once on tiny inputs, `asv check`
+passes, and asv.conf.json pins the same engines as requirements.txt."""
+import importlib
+import inspect
+import itertools
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = sorted(p.stem for p in (ROOT / "benchmarks").glob("bench_*.py"))
+BODY = re.compile(r"^(time|track|peakmem|mem|timeraw)_")
+
+
+@pytest.fixture(scope="module")
+def suite():
+    """Import the suite in tiny mode, leaving this process's thread pools alone."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FFNBENCH_BENCH_TINY", "1")
+    mp.setenv("FFNBENCH_BENCH_THREADS", "0")
+    mp.syspath_prepend(str(ROOT))
+    for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+        mp.delitem(sys.modules, name)
+    yield {name: importlib.import_module(f"benchmarks.{name}") for name in MODULES}
+    mp.undo()
+
+
+def _classes(module):
+    return [c for _, c in inspect.getmembers(module, inspect.isclass)
+            if c.__module__ == module.__name__ and any(BODY.match(n) for n in dir(c))]
+
+
+def _run_class(cls):
+    """setup_cache once, then setup + each body for every parameter combination."""
+    cache = (cls().setup_cache(),) if hasattr(cls, "setup_cache") else ()
+    bodies = [n for n in dir(cls) if BODY.match(n)]
+    ran, skipped = {}, []
+    for combo in itertools.product(*getattr(cls, "params", ())):
+        for body in bodies:
+            bench = cls()
+            try:
+                bench.setup(*cache, *combo)
+            except NotImplementedError:
+                skipped.append(combo)
+                break
+            ran[body, combo] = getattr(bench, body)(*cache, *combo)
+    return ran, skipped
+
+
+def test_the_suite_has_the_promised_benchmarks(suite):
+    names = {f"{m}.{c.__name__}.{n}" for m, mod in suite.items() for c in _classes(mod)
+             for n in dir(c) if BODY.match(n)}
+    from ffnbench import history  # the figures read these names
+    assert {history.TIME_EPOCH, history.TIME_MINIBATCH, history.TEST_MSE,
+            history.EPOCHS_TO_TARGET} <= names
+    assert any(".peakmem_" in n for n in names)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_benchmark_runs_once_on_tiny_inputs(suite, module):
+    common = importlib.import_module("benchmarks._common")
+    for cls in _classes(suite[module]):
+        ran, skipped = _run_class(cls)
+        assert ran, cls.__name__
+        # only the documented skips: pure Python on the two deep nets (peakmem: the largest)
+        for combo in skipped:
+            arch = combo[1] if len(combo) > 1 else common.LARGEST
+            assert (combo[0], arch) in common.SLOW, (cls.__name__, combo)
+        for (body, combo), value in ran.items():
+            if body.startswith("track_"):
+                assert isinstance(value, (int, float)), (cls.__name__, body, combo, value)
+                assert math.isnan(value) or value >= 0, (cls.__name__, body, combo, value)
+
+
+def test_quality_values_are_plausible(suite):
+    """Tiny runs still give a finite test MSE, equal across backends to round-off."""
+    quality = suite["bench_quality"].TrackQuality
+    ran, _ = _run_class(quality)
+    mse = {combo: v for (body, combo), v in ran.items() if body == "track_test_mse"}
+    for arch in {c[1] for c in mse}:
+        values = [v for c, v in mse.items() if c[1] == arch]
+        assert all(math.isfinite(v) for v in values)
+        assert max(values) - min(values) < 1e-9, (arch, values)
+
+
+def _requirements():
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("==", 1)
+            pins[name.strip().lower()] = version.split(";")[0].strip()
+    return pins
+
+
+def test_asv_matrix_pins_the_versions_of_requirements_txt():
+    asv_util = pytest.importorskip("asv.util")
+    conf = asv_util.load_json(str(ROOT / "asv.conf.json"), js_comments=True)
+    pins = _requirements()
+    for name, versions in conf["matrix"]["req"].items():
+        assert versions == [pins[name.lower()]], (name, versions, pins.get(name.lower()))
+    assert conf["results_dir"] == "results/asv" and conf["branches"] == ["main"]
+
+
+def test_asv_check_passes():
+    """`asv check` discovers the suite in this environment and checks every signature."""
+    pytest.importorskip("asv")
+    out = subprocess.run([sys.executable, "-m", "asv", "check", "--python=same"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "No problems found" in out.stdout, out.stdout + out.stderr
