@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import compare, harness
+from . import compare, harness, history
 from . import table as table_cmd
 from .config import DATASETS, TrainConfig
 from .errors import UserError
@@ -152,6 +152,7 @@ def build_parser():
     p.set_defaults(func=cmd_train)
     table_cmd.add_parser(sub)
     compare.add_parser(sub)
+    history.add_parser(sub)
     return parser
 
 

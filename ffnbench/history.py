@@ -1,0 +1,279 @@
+"""`ffnbench history`: figures of the asv results (results/asv) across commits.
+
+asv writes one JSON file per commit and environment under <results>/<machine>/ (format
+version 2): "result_columns" names the columns of each benchmark's row in "results",
+column "result" holds one value per parameter combination (itertools.product order of
+column "params", whose values are Python reprs), null for a failure and NaN for a skip.
+The file is read here directly, so the figures need no asv installed.
+"""
+import ast
+import itertools
+import json
+import math
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import UserError
+from .fileio import atomic_write
+
+TIME_EPOCH = "bench_epoch.TimeEpoch.time_epoch"  # (backend, hidden, dataset) -> seconds
+TIME_MINIBATCH = "bench_epoch.TimeMiniBatchEpoch.time_epoch"  # (backend, hidden, dataset, batch)
+TEST_MSE = "bench_quality.TrackQuality.track_test_mse"  # (backend, hidden) -> test MSE
+EPOCHS_TO_TARGET = "bench_quality.TrackQuality.track_epochs_to_target"  # (backend, hidden)
+
+BACKENDS = ("python", "numpy", "numba", "torch")
+STYLE = {  # overlapping points stay visible: big hollow markers behind small full ones
+    "python": dict(marker="o", markersize=10, fillstyle="none", color="tab:blue"),
+    "numpy": dict(marker="s", markersize=7, fillstyle="none", color="tab:orange"),
+    "numba": dict(marker="^", markersize=6, color="tab:green"),
+    "torch": dict(marker="x", markersize=6, color="tab:red"),
+}
+
+
+@dataclass
+class Run:
+    """One commit's results in one environment on one machine."""
+
+    commit: str
+    date: datetime  # the commit's date, as asv records it
+    env: str
+    results: dict = field(default_factory=dict)  # benchmark -> {param tuple: float (NaN: none)}
+
+    @property
+    def label(self):
+        return f"{self.commit[:8]}\n{self.date:%Y-%m-%d %H:%M}"
+
+
+def _decode(param):
+    """asv stores parameter values as their repr: "'numpy'" -> 'numpy', '32' -> 32."""
+    try:
+        return ast.literal_eval(param)
+    except (ValueError, SyntaxError):
+        return param
+
+
+def _number(value):
+    return math.nan if value is None else float(value)
+
+
+def _parse_results(data):
+    """{benchmark: {param tuple: value}} from one asv result file's "results"."""
+    columns = data["result_columns"]
+    out = {}
+    for name, row in data["results"].items():
+        row = dict(zip(columns, row))
+        values, params = row.get("result"), row.get("params") or []
+        if not params:  # an unparameterised benchmark: one value
+            out[name] = {(): _number(values[0] if isinstance(values, list) else values)}
+            continue
+        combos = itertools.product(*[[_decode(p) for p in ps] for ps in params])
+        values = values if isinstance(values, list) else [values] * math.prod(map(len, params))
+        out[name] = {combo: _number(v) for combo, v in zip(combos, values)}
+    return out
+
+
+def _machines(results_dir):
+    return sorted(d.name for d in results_dir.iterdir()
+                  if d.is_dir() and any(f.name != "machine.json" for f in d.glob("*.json")))
+
+
+def _git_order(results_dir, commits):
+    """commit -> position in git's topological order (oldest first), or {} without git."""
+    try:
+        out = subprocess.run(["git", "-C", str(results_dir), "rev-list", "--topo-order",
+                              "--reverse", "--all"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    order = {c: i for i, c in enumerate(out.stdout.split())} if out.returncode == 0 else {}
+    return order if all(c in order for c in commits) else {}
+
+
+def load_runs(results_dir, machine=None):
+    """(machine name, [Run, ...] in commit order) from an asv results directory.
+
+    Several environments for one machine: the one with the most commits is used.
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise UserError(f"{results_dir}: no such directory (record results first: make history)")
+    machines = _machines(results_dir)
+    if not machines:
+        raise UserError(f"{results_dir}: holds no asv results (record them first: make history)")
+    if machine is None:
+        if len(machines) > 1:
+            raise UserError(f"{results_dir} holds results of several machines "
+                            f"({', '.join(machines)}): choose one with --machine")
+        machine = machines[0]
+    elif machine not in machines:
+        raise UserError(f"{results_dir}: no results for machine '{machine}' "
+                        f"(there are: {', '.join(machines)})")
+    runs = []
+    for path in sorted((results_dir / machine).glob("*.json")):
+        if path.name == "machine.json":
+            continue
+        try:
+            data = json.loads(path.read_text())
+            runs.append(Run(data["commit_hash"], datetime.fromtimestamp(data["date"] / 1000, timezone.utc),
+                            data["env_name"], _parse_results(data)))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{path}: not an asv result file ({type(e).__name__}: {e})") from None
+    envs = {}
+    for run in runs:
+        envs.setdefault(run.env, []).append(run)
+    runs = max(envs.values(), key=len)
+    order = _git_order(results_dir, [r.commit for r in runs])
+    runs.sort(key=lambda r: (order.get(r.commit, 0), r.date, r.commit))
+    return machine, runs
+
+
+def series(runs, benchmark, params):
+    """The values of one benchmark at one parameter combination, one per run (NaN: none)."""
+    return [run.results.get(benchmark, {}).get(tuple(params), math.nan) for run in runs]
+
+
+def _params(runs, benchmark):
+    """All parameter combinations of `benchmark` seen in the runs, in first-seen order."""
+    seen = {}
+    for run in runs:
+        for combo in run.results.get(benchmark, {}):
+            seen.setdefault(combo, None)
+    return list(seen)
+
+
+def _axis_values(combos, i):
+    return list(dict.fromkeys(c[i] for c in combos))
+
+
+def _commit_axis(ax, runs):
+    step = max(1, math.ceil(len(runs) / 25))  # at most ~25 labels
+    ticks = list(range(0, len(runs), step))
+    ax.set_xticks(ticks, [runs[i].label for i in ticks], rotation=60, ha="right", fontsize=7)
+    ax.set_xlim(-0.5, len(runs) - 0.5)
+    ax.grid(True, alpha=0.3)
+
+
+def _plot_backends(ax, runs, benchmark, rest, scale=1.0):
+    """One line per backend of benchmark values at params (backend, *rest)."""
+    x = range(len(runs))
+    drawn = False
+    for backend in BACKENDS:
+        y = [v * scale for v in series(runs, benchmark, (backend, *rest))]
+        if all(math.isnan(v) for v in y):
+            continue
+        ax.plot(x, y, label=backend, linewidth=1, **STYLE[backend])
+        drawn = True
+    if not drawn:
+        ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
+    _commit_axis(ax, runs)
+
+
+def _grid(rows, cols, title, machine, runs):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(4.6 * len(cols), 3.4 * len(rows) + 1.2),
+                             squeeze=False, sharex=True)
+    env = runs[0].env if len(runs[0].env) <= 70 else runs[0].env[:67] + "..."
+    fig.suptitle(f"{title}\nasv results of {len(runs)} commits on machine '{machine}', "
+                 f"environment {env}", fontsize=10)
+    return fig, axes
+
+
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_seconds_per_epoch(runs, machine, path):
+    combos = _params(runs, TIME_EPOCH)
+    archs, datasets = _axis_values(combos, 1), _axis_values(combos, 2)
+    fig, axes = _grid(datasets, archs, "Seconds per epoch, per-sample SGD (asv time_epoch, median; "
+                      "lower is better)", machine, runs)
+    for r, dataset in enumerate(datasets):
+        for c, arch in enumerate(archs):
+            ax = axes[r][c]
+            _plot_backends(ax, runs, TIME_EPOCH, (arch, dataset))
+            ax.set_yscale("log")
+            ax.set_title(f"hidden {arch.replace('-', ',')} · {dataset} wine", fontsize=9)
+            if c == 0:
+                ax.set_ylabel("seconds per epoch (log)")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_minibatch(runs, machine, path, dataset="white"):
+    combos = [c for c in _params(runs, TIME_MINIBATCH) if c[2] == dataset]
+    archs, batches = _axis_values(combos, 1), _axis_values(combos, 3)
+    fig, axes = _grid(batches, archs, f"Seconds per epoch, mini-batch SGD on {dataset} wine "
+                      "(asv time_epoch; gaps: commits before mini-batch training)", machine, runs)
+    for r, batch in enumerate(batches):
+        for c, arch in enumerate(archs):
+            ax = axes[r][c]
+            _plot_backends(ax, runs, TIME_MINIBATCH, (arch, dataset, batch))
+            ax.set_yscale("log")
+            ax.set_title(f"hidden {arch.replace('-', ',')} · batch {batch}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel("seconds per epoch (log)")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_test_mse(runs, machine, path):
+    archs = _axis_values(_params(runs, TEST_MSE), 1)
+    rows = [(TEST_MSE, "test MSE after the fixed epochs"),
+            (EPOCHS_TO_TARGET, "epochs until validation MSE ≤ target")]
+    fig, axes = _grid(rows, archs, "Test error (asv track_*: red wine, seed 0, no early stopping; "
+                      "backends agree to round-off, so their points overlap)", machine, runs)
+    for r, (benchmark, ylabel) in enumerate(rows):
+        for c, arch in enumerate(archs):
+            ax = axes[r][c]
+            _plot_backends(ax, runs, benchmark, (arch,))
+            ax.set_title(f"hidden {arch.replace('-', ',')}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+FIGURES = (  # (file name, benchmark it needs, plot function, required)
+    ("history_seconds_per_epoch.png", TIME_EPOCH, plot_seconds_per_epoch, True),
+    ("history_test_mse.png", TEST_MSE, plot_test_mse, True),
+    ("history_minibatch.png", TIME_MINIBATCH, plot_minibatch, False),
+)
+
+
+def draw(results_dir, out_dir, machine=None):
+    """Draw every figure the results allow; returns the paths written."""
+    machine, runs = load_runs(results_dir, machine)
+    for _, benchmark, _, required in FIGURES:
+        if required and not _params(runs, benchmark):
+            raise UserError(f"{results_dir}: no results of {benchmark} for machine '{machine}'")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, benchmark, plot, _ in FIGURES:
+        if any(not math.isnan(v) for run in runs for v in run.results.get(benchmark, {}).values()):
+            written.append(plot(runs, machine, out_dir / name))
+    return machine, runs, written
+
+
+def cmd_history(args):
+    machine, runs, written = draw(args.results, args.out, args.machine)
+    print(f"{len(runs)} commits of machine '{machine}' "
+          f"({runs[0].commit[:8]} .. {runs[-1].commit[:8]}):")
+    for path in written:
+        print(f"  wrote {path}")
+
+
+def add_parser(sub):
+    p = sub.add_parser("history", help="draw the asv history (speed and test error per commit)")
+    p.add_argument("--results", default="results/asv", help="asv results directory (default %(default)s)")
+    p.add_argument("--out", default="results/figures", help="directory for the PNGs (default %(default)s)")
+    p.add_argument("--machine", help="whose results to draw (needed when there are several)")
+    p.set_defaults(func=cmd_history)

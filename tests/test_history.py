@@ -1,0 +1,158 @@
+"""`ffnbench history`: reading asv result files (commit order, values, skips, failures) and
+one clear line for every unusable results directory."""
+import json
+import math
+import shutil
+import subprocess
+
+import pytest
+
+from ffnbench import cli, history
+from ffnbench.errors import UserError
+
+COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
+           "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",
+           "samples", "profile"]
+BACKENDS = ["'python'", "'numpy'", "'numba'", "'torch'"]
+ARCHS = ["'10'", "'50-30-20-10-5'"]
+
+
+def result_file(commit, date_s, scale, env="virtualenv-py3.11-numpy2.4.6"):
+    """An asv (format 2) result file; values grow with `scale` so commits are told apart."""
+    nan = math.nan
+    epoch = [scale * v for v in (0.04, 0.14, nan, nan, 0.03, 0.08, 0.08, 0.17,
+                                 0.0005, 0.0014, 0.004, 0.012, 0.3, 0.9, 0.46, 1.4)]
+    epoch[8] = None  # numba, 10, red failed in this run
+    mse = [0.42 * scale, nan, 0.42 * scale, 0.45 * scale, 0.42 * scale, 0.45 * scale,
+           0.42 * scale, 0.45 * scale]
+    return {
+        "commit_hash": commit, "env_name": env, "date": int(date_s * 1000),
+        "params": {"machine": "m1"}, "python": "3.11", "requirements": {}, "env_vars": {},
+        "result_columns": COLUMNS,
+        "results": {
+            history.TIME_EPOCH: [epoch, [BACKENDS, ARCHS, ["'red'", "'white'"]], "v1", 0, 1.0],
+            history.TEST_MSE: [mse, [BACKENDS, ARCHS], "v2", 0, 1.0],
+            history.EPOCHS_TO_TARGET: [[8, nan, 8, 15, 8, 15, 8, 15], [BACKENDS, ARCHS], "v3"],
+            "bench_other.track_scalar": [[3.5], [], "v4"],
+        },
+        "durations": {}, "version": 2,
+    }
+
+
+def write(results, machine, name, data):
+    d = results / machine
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "machine.json").write_text(json.dumps({"machine": machine, "version": 1}))
+    # asv writes NaN as a bare NaN token, which json.dumps does too
+    (d / name).write_text(json.dumps(data))
+
+
+@pytest.fixture
+def results(tmp_path):
+    r = tmp_path / "asv"
+    # written out of order: the reader must order by commit, not by file name
+    write(r, "m1", "cccccccc-env.json", result_file("c" * 40, 1_700_000_300, 3.0))
+    write(r, "m1", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 1.0))
+    write(r, "m1", "bbbbbbbb-env.json", result_file("b" * 40, 1_700_000_200, 2.0))
+    return r
+
+
+def test_runs_come_in_commit_order_with_their_values(results):
+    machine, runs = history.load_runs(results)
+    assert machine == "m1"
+    assert [r.commit[0] for r in runs] == ["a", "b", "c"]
+    assert runs[0].label.startswith("aaaaaaaa\n2023-11-14")
+    assert history.series(runs, history.TIME_EPOCH, ("numpy", "10", "red")) == pytest.approx([0.03, 0.06, 0.09])
+    assert history.series(runs, history.TEST_MSE, ("torch", "50-30-20-10-5")) == pytest.approx([0.45, 0.9, 1.35])
+    assert history.series(runs, history.EPOCHS_TO_TARGET, ("numba", "10")) == [8, 8, 8]
+    assert runs[0].results["bench_other.track_scalar"] == {(): 3.5}
+
+
+def test_skips_failures_and_unknown_params_are_nan(results):
+    _, runs = history.load_runs(results)
+    for params in (("python", "50-30-20-10-5", "red"),  # skipped: NaN in the file
+                   ("numba", "10", "red"),  # failed: null in the file
+                   ("numpy", "10", "rose")):  # never measured
+        assert all(math.isnan(v) for v in history.series(runs, history.TIME_EPOCH, params))
+
+
+def test_git_order_wins_over_equal_dates(tmp_path):
+    """Two commits within one second: git's topological order decides."""
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {"GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], env=env, check=True,
+                                    capture_output=True, text=True).stdout.strip()
+    git("init", "-q")
+    commits = []
+    for i in range(3):
+        git("commit", "-q", "--allow-empty", "-m", f"c{i}")
+        commits.append(git("rev-parse", "HEAD"))
+    results = repo / "results" / "asv"
+    # the newest commit gets the smallest hash-sorted file name and all share one date
+    for i, c in enumerate(commits):
+        write(results, "m1", f"{9 - i}-env.json", result_file(c, 1_767_225_600, i + 1.0))
+    _, runs = history.load_runs(results)
+    assert [r.commit for r in runs] == commits
+
+
+def test_the_environment_with_most_commits_is_drawn(results):
+    write(results, "m1", "dddddddd-existing.json",
+          result_file("d" * 40, 1_700_000_400, 9.0, env="existing-py_usr_bin_python"))
+    _, runs = history.load_runs(results)
+    assert [r.commit[0] for r in runs] == ["a", "b", "c"]
+
+
+def test_draw_writes_the_figures(results, tmp_path):
+    out = tmp_path / "figs"
+    machine, runs, written = history.draw(results, out)
+    names = sorted(p.name for p in written)
+    assert names == ["history_seconds_per_epoch.png", "history_test_mse.png"]  # no mini-batch data
+    for p in written:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda r: None, "no such directory"),
+    (lambda r: r.mkdir(), "holds no asv results"),
+    (lambda r: write(r, "m1", "machine.json", {"machine": "m1"}), "holds no asv results"),
+    (lambda r: write(r, "m1", "x-env.json", {"commit_hash": "x"}), "not an asv result file"),
+])
+def test_unusable_results_are_one_line_errors(tmp_path, capsys, setup, message):
+    r = tmp_path / "asv"
+    setup(r)
+    with pytest.raises(UserError, match=message):
+        history.load_runs(r)
+    code = cli.main(["history", "--results", str(r), "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("ffnbench: error:") and message in err
+    assert err.count("\n") == 1
+
+
+def test_several_machines_need_a_choice(results):
+    write(results, "m2", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 1.0))
+    with pytest.raises(UserError, match="several machines .*m1, m2.*--machine"):
+        history.load_runs(results)
+    assert history.load_runs(results, "m2")[0] == "m2"
+    with pytest.raises(UserError, match="no results for machine 'm3'"):
+        history.load_runs(results, "m3")
+
+
+def test_results_without_the_plotted_benchmarks_are_an_error(tmp_path):
+    data = result_file("a" * 40, 1_700_000_100, 1.0)
+    data["results"] = {"bench_other.track_scalar": [[3.5], [], "v4"]}
+    write(tmp_path / "asv", "m1", "a-env.json", data)
+    with pytest.raises(UserError, match="no results of bench_epoch.TimeEpoch.time_epoch"):
+        history.draw(tmp_path / "asv", tmp_path / "f")
+
+
+def test_cli_prints_what_it_wrote(results, tmp_path, capsys):
+    assert cli.main(["history", "--results", str(results), "--out", str(tmp_path / "f")]) == 0
+    out = capsys.readouterr().out
+    assert "3 commits of machine 'm1' (aaaaaaaa .. cccccccc)" in out
+    assert "history_test_mse.png" in out
