@@ -28,5 +28,14 @@ methods: $(STAMP)  # optimisers and classification over 5 seeds -> results/metho
 compare: $(STAMP)  # per-epoch speed of every backend -> results/speed.{csv,md}, figures
 	$(BIN)/ffnbench compare
 
+# ASV_MACHINE: the reference machine of results/asv (README); name yours otherwise
+ASV_MACHINE ?= ffnbench-ref-2core
+
+history: $(STAMP)  # asv results of every commit of main not yet measured -> results/asv, html, figures
+	$(BIN)/python -m benchmarks.machine $(ASV_MACHINE)
+	$(BIN)/asv run --machine $(ASV_MACHINE) --skip-existing-commits ALL
+	$(BIN)/asv publish
+	$(BIN)/ffnbench history --machine $(ASV_MACHINE)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

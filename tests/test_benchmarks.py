@@ -111,3 +111,22 @@ def test_asv_check_passes():
     out = subprocess.run([sys.executable, "-m", "asv", "check", "--python=same"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "No problems found" in out.stdout, out.stdout + out.stderr
+
+
+def test_machine_registration_refuses_another_computers_name(tmp_path, monkeypatch):
+    """`make history` must not file this computer's timings under the reference machine's
+    name when this is another computer (python -m benchmarks.machine NAME)."""
+    pytest.importorskip("asv")
+    monkeypatch.setenv("HOME", str(tmp_path))  # asv keeps its machine list in ~/.asv-machine.json
+    (tmp_path / "asv" / "ref").mkdir(parents=True)
+    (tmp_path / "asv" / "ref" / "machine.json").write_text(
+        '{"machine": "ref", "arch": "no-such-arch", "cpu": "x", "num_cpu": "1"}')
+    run = lambda name: subprocess.run([sys.executable, "-m", "benchmarks.machine", name,
+                                       str(tmp_path / "asv")], cwd=ROOT, capture_output=True,
+                                      text=True, timeout=120)
+    refused = run("ref")
+    assert refused.returncode == 1 and "this computer is not 'ref'" in refused.stderr
+    assert not (tmp_path / ".asv-machine.json").exists()
+    ok = run("mine")
+    assert ok.returncode == 0, ok.stderr
+    assert "mine" in (tmp_path / ".asv-machine.json").read_text()
