@@ -234,6 +234,8 @@ def plot_test_mse(runs, machine, path):
         for c, arch in enumerate(archs):
             ax = axes[r][c]
             _plot_backends(ax, runs, benchmark, (arch,))
+            if benchmark == EPOCHS_TO_TARGET:
+                ax.yaxis.get_major_locator().set_params(integer=True)
             ax.set_title(f"hidden {arch.replace('-', ',')}", fontsize=9)
             if c == 0:
                 ax.set_ylabel(ylabel)
