@@ -18,7 +18,7 @@ from ffnbench.errors import UserError
 
 from . import THREADS
 
-BACKENDS = ["python", "numpy", "numba", "torch"]
+BACKENDS = ["python", "numpy", "numba", "torch"]  # a new backend: add it here (and in history.py)
 ARCHS = ["10", "50-30-20-10-5", "50-100-60-30-20-10"]  # hidden layer sizes, as asv shows them
 LARGEST = ARCHS[-1]
 DATASETS = ["red", "white"]
@@ -67,6 +67,8 @@ def has_batch_size():
 
 def config(backend="numpy", arch="10", dataset="red", batch_size=1, **kw):
     """The published-table defaults (tanh, lr 0.01, l2 0.1, seed 0) for one grid point."""
+    if backend not in impls.BACKENDS:  # a backend added after this commit
+        raise NotImplementedError(f"this commit has no backend '{backend}'")
     if batch_size != 1:
         if not has_batch_size():
             raise NotImplementedError("this commit has no mini-batch training (no TrainConfig.batch_size)")

@@ -8,6 +8,7 @@ should agree to round-off, so a backend whose numbers move away from the others 
 import math
 
 from ffnbench import harness
+from ffnbench.errors import UserError
 
 from ._common import (ARCHS, BACKENDS, QUALITY_DATASET, QUALITY_EPOCHS, SLOW, TARGET_VAL_MSE,
                       TINY_EPOCHS, config, shrink, tiny)
@@ -15,7 +16,10 @@ from ._common import (ARCHS, BACKENDS, QUALITY_DATASET, QUALITY_EPOCHS, SLOW, TA
 
 def _train(backend, arch):
     epochs = TINY_EPOCHS if tiny() else QUALITY_EPOCHS
-    cfg = config(backend, arch, QUALITY_DATASET, epochs=epochs, patience=0)
+    try:
+        cfg = config(backend, arch, QUALITY_DATASET, epochs=epochs, patience=0)
+    except NotImplementedError as e:  # no such backend at this commit: setup skips UserErrors
+        raise UserError(str(e)) from None
     result, _ = harness.train(cfg, shrink(harness.prepare(cfg)))
     return {"test_mse": result["test_mse"], "val_mse": result["val_mse_history"],
             "diverged": result["diverged"]}
