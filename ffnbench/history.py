@@ -43,7 +43,7 @@ class Run:
 
     @property
     def label(self):
-        return f"{self.commit[:8]}\n{self.date:%Y-%m-%d %H:%M}"
+        return f"{self.commit[:8]}  {self.date:%Y-%m-%d %H:%M}"
 
 
 def _decode(param):
@@ -147,9 +147,9 @@ def _axis_values(combos, i):
 
 
 def _commit_axis(ax, runs):
-    step = max(1, math.ceil(len(runs) / 25))  # at most ~25 labels
+    step = max(1, math.ceil(len(runs) / 40))  # at most ~40 labels
     ticks = list(range(0, len(runs), step))
-    ax.set_xticks(ticks, [runs[i].label for i in ticks], rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(ticks, [runs[i].label for i in ticks], rotation=90, fontsize=6)
     ax.set_xlim(-0.5, len(runs) - 0.5)
     ax.grid(True, alpha=0.3)
 
@@ -173,7 +173,8 @@ def _grid(rows, cols, title, machine, runs):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(4.6 * len(cols), 3.4 * len(rows) + 1.2),
+    width = max(4.6, 0.2 * min(len(runs), 40))  # per panel: room for one label per commit
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(width * len(cols), 3.4 * len(rows) + 1.8),
                              squeeze=False, sharex=True)
     env = runs[0].env if len(runs[0].env) <= 70 else runs[0].env[:67] + "..."
     fig.suptitle(f"{title}\nasv results of {len(runs)} commits on machine '{machine}', "

@@ -61,7 +61,7 @@ def test_runs_come_in_commit_order_with_their_values(results):
     machine, runs = history.load_runs(results)
     assert machine == "m1"
     assert [r.commit[0] for r in runs] == ["a", "b", "c"]
-    assert runs[0].label.startswith("aaaaaaaa\n2023-11-14")
+    assert runs[0].label.startswith("aaaaaaaa  2023-11-14")
     assert history.series(runs, history.TIME_EPOCH, ("numpy", "10", "red")) == pytest.approx([0.03, 0.06, 0.09])
     assert history.series(runs, history.TEST_MSE, ("torch", "50-30-20-10-5")) == pytest.approx([0.45, 0.9, 1.35])
     assert history.series(runs, history.EPOCHS_TO_TARGET, ("numba", "10")) == [8, 8, 8]
