@@ -41,9 +41,12 @@ DERIV_INTO = {  # f'(z) from a, written into a preallocated buffer (per-sample f
 
 
 def from_numpy(params, hp, device="cpu"):
-    # each layer is one C-contiguous [W | b] (n_l, n_l-1 + 1); W and b are views into it, so
-    # the per-sample loop can treat the bias as the weight of a constant input 1
-    Wb = [np.hstack([np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)[:, None]])
+    # each layer is one [W | b] (n_l, n_l-1 + 1); W and b are views into it, so the per-sample
+    # loop can treat the bias as the weight of a constant input 1. Fortran order keeps W one
+    # contiguous block (the decay W *= 1 - lr l2 is then a fast ufunc, not a strided one) and
+    # is what BLAS's in-place rank-1 update wants
+    Wb = [np.asfortranarray(np.hstack([np.asarray(W, dtype=np.float64),
+                                       np.asarray(b, dtype=np.float64)[:, None]]))
           for W, b in params]
     state = {"hp": hp, "Wb": Wb, "params": [(M[:, :-1], M[:, -1]) for M in Wb]}
     if hp.optimizer == "sgd" and hp.batch_size == 1:  # buffers for the per-sample loop
@@ -140,7 +143,7 @@ def _sgd_epoch(state, X, Y, order):
                 np.dot(d[l], Wb[l - 1], out=D[l - 1])  # [W | b]^T delta, before the update
             if decay != 1.0:
                 W[l - 1] *= decay  # weights only: biases are not regularised
-            dger(-lr, A[l - 1], d[l], a=Wb[l - 1].T, overwrite_a=1)  # [W | b] -= lr delta [a 1]^T
+            dger(-lr, d[l], A[l - 1], a=Wb[l - 1], overwrite_a=1)  # [W | b] -= lr delta [a 1]^T
             if l > 1:
                 d[l - 1] *= fprime(a[l - 1], out=F[l - 1])
 
