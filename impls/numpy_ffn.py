@@ -27,13 +27,8 @@ ACT = {  # f(z), in place when out=z
     "tanh": lambda z, out=None: np.tanh(z, out=out),
     "relu": lambda z, out=None: np.maximum(z, 0.0, out=out),
 }
-DERIV = {  # f'(z) from the activation's output a; relu'(0) = 0 as autograd has it
-    "sigmoid": lambda a: a * (1.0 - a),
-    "tanh": lambda a: 1.0 - a * a,
-    "relu": lambda a: (a > 0.0).astype(a.dtype),
-}
 OUT = {"mse": lambda z, out=None: z, "bce": _sigmoid, "ce": _softmax}  # output f_L per loss
-DERIV_INTO = {  # f'(z) from a, written into a preallocated buffer (per-sample fast path)
+DERIV = {  # f'(z) from the activation's output a, into out; relu'(0) = 0 as autograd has it
     "sigmoid": lambda a, out: np.multiply(np.subtract(1.0, a, out=out), a, out=out),
     "tanh": lambda a, out: np.subtract(1.0, np.multiply(a, a, out=out), out=out),
     "relu": lambda a, out: np.greater(a, 0.0, out=out),
@@ -69,31 +64,37 @@ def _forward(params, X, f, f_out):
     """Activations a(0) = X, ..., a(L) = outputs; each (m, n_l)."""
     A = [X]
     for W, b in params[:-1]:
-        z = A[-1] @ W.T + b  # (m, n_l)
+        z = A[-1] @ W.T  # (m, n_l)
+        z += b
         A.append(f(z, out=z))
     W, b = params[-1]
-    z = A[-1] @ W.T + b
+    z = A[-1] @ W.T
+    z += b
     A.append(f_out(z, out=z))
     return A
 
 
 def _backward(params, A, Y, fprime, scale):
     """Mean over the batch of the per-sample loss gradients (no L2 term)."""
-    m = len(Y)
-    delta = scale * (A[-1] - Y)  # (m, n_L) = dL/dz(L)
+    delta = A[-1] - Y
+    delta *= scale / len(Y)  # (m, n_L) = dL/dz(L) / m: the mean rides along with delta
     grads = [None] * len(params)
     for l in range(len(params) - 1, -1, -1):
-        grads[l] = (delta.T @ A[l] / m, delta.sum(axis=0) / m)  # (n_l, n_l-1), (n_l,)
+        grads[l] = (delta.T @ A[l], delta.sum(axis=0))  # (n_l, n_l-1), (n_l,)
         if l:
-            delta = (delta @ params[l][0]) * fprime(A[l])  # (m, n_l-1)
+            delta = delta @ params[l][0]  # (m, n_l-1)
+            delta *= fprime(A[l], out=np.empty_like(delta))
     return grads
 
 
 def _sgd(state, grads):
     lr, l2 = state["hp"].lr, state["hp"].l2
     for (W, b), (gW, gb) in zip(state["params"], grads):
-        W -= lr * (gW + l2 * W)
-        b -= lr * gb
+        gW += l2 * W
+        gW *= lr
+        W -= gW
+        gb *= lr
+        b -= gb
 
 
 def _adam(state, grads):
@@ -124,7 +125,7 @@ def _sgd_epoch(state, X, Y, order):
     because at this size the cost is numpy's per-call overhead, not the arithmetic."""
     hp, Wb, buf = state["hp"], state["Wb"], state["buffers"]
     A, D, F = buf["A"], buf["D"], buf["F"]  # a(l) = A[l][:-1], A[l][-1] = 1
-    f, f_out, fprime = ACT[hp.activation], OUT[hp.loss], DERIV_INTO[hp.activation]
+    f, f_out, fprime = ACT[hp.activation], OUT[hp.loss], DERIV[hp.activation]
     scale, lr, decay, L = DELTA_SCALE[hp.loss], hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
     a = [v[:-1] for v in A]
     d = [v[:-1] for v in D]
