@@ -35,24 +35,39 @@ DERIV = {  # f'(z) from the activation's output a, into out; relu'(0) = 0 as aut
 }
 
 
+def _blocks(buffer, sizes):
+    """Per layer, the view of `buffer` holding [W | b]^T: C-contiguous (n_l-1 + 1, n_l)."""
+    views, o = [], 0
+    for nin, nout in zip(sizes[:-1], sizes[1:]):
+        views.append(buffer[o:o + (nin + 1) * nout].reshape(nin + 1, nout))
+        o += (nin + 1) * nout
+    return views
+
+
 def from_numpy(params, hp, device="cpu"):
-    # each layer is one [W | b] (n_l, n_l-1 + 1); W and b are views into it, so the per-sample
-    # loop can treat the bias as the weight of a constant input 1. Fortran order keeps W one
-    # contiguous block (the decay W *= 1 - lr l2 is then a fast ufunc, not a strided one) and
-    # is what BLAS's in-place rank-1 update wants
-    Wb = [np.asfortranarray(np.hstack([np.asarray(W, dtype=np.float64),
-                                       np.asarray(b, dtype=np.float64)[:, None]]))
-          for W, b in params]
-    state = {"hp": hp, "Wb": Wb, "params": [(M[:, :-1], M[:, -1]) for M in Wb]}
+    # All weights and biases live in one vector theta, so an optimiser step is a few calls
+    # on it rather than a few per tensor. Layer l is [W | b] (n_l, n_l-1 + 1), a Fortran-order
+    # view: W is one contiguous block (the per-sample decay W *= 1 - lr l2 is a fast ufunc,
+    # not a strided one), BLAS's in-place rank-1 update takes it as is, and the per-sample
+    # loop treats b as the weight of a constant input 1.
+    sizes = [params[0][0].shape[1]] + [len(b) for _, b in params]
+    theta = np.empty(sum((nin + 1) * nout for nin, nout in zip(sizes[:-1], sizes[1:])))
+    Wb = [T.T for T in _blocks(theta, sizes)]
+    mask = np.zeros_like(theta)  # 1 on the weights, 0 on the biases (L2 is on weights only)
+    for M, (W, b), K in zip(Wb, params, _blocks(mask, sizes)):
+        M[:, :-1], M[:, -1] = W, b
+        K[:-1] = 1.0
+    grad = np.zeros_like(theta)  # dJ/dtheta of the current batch, same layout as theta
+    state = {"hp": hp, "theta": theta, "Wb": Wb, "params": [(M[:, :-1], M[:, -1]) for M in Wb],
+             "l2_mask": hp.l2 * mask, "grad": grad,
+             "grad_views": [(T[:-1], T[-1]) for T in _blocks(grad, sizes)]}  # gW^T, gb
     if hp.optimizer == "sgd" and hp.batch_size == 1:  # buffers for the per-sample loop
-        sizes = [params[0][0].shape[1]] + [len(b) for _, b in params]
         # a(l) and delta(l) with one extra slot: the constant 1 input / the unused bias delta
         A = [np.ones(n + 1) for n in sizes]
         state["buffers"] = {"A": A, "D": [np.zeros(n + 1) for n in sizes],
                             "F": [np.zeros(n) for n in sizes]}
-    if hp.optimizer == "adam":  # moments M, G per tensor, in the order W1, b1, W2, ...
-        state["adam"] = {"t": 0, "M": [np.zeros_like(p) for wb in params for p in wb],
-                         "G": [np.zeros_like(p) for wb in params for p in wb]}
+    if hp.optimizer == "adam":  # first and second moments, same layout as theta
+        state["adam"] = {"t": 0, "M": np.zeros_like(theta), "G": np.zeros_like(theta)}
     return state
 
 
@@ -74,43 +89,39 @@ def _forward(params, X, f, f_out):
     return A
 
 
-def _backward(params, A, Y, fprime, scale):
-    """Mean over the batch of the per-sample loss gradients (no L2 term)."""
+def _backward(params, A, Y, fprime, scale, out):
+    """Mean over the batch of the per-sample loss gradients (no L2 term), written into
+    out = [(gW^T, gb) per layer] (the views state["grad_views"] of the flat gradient)."""
     delta = A[-1] - Y
     delta *= scale / len(Y)  # (m, n_L) = dL/dz(L) / m: the mean rides along with delta
-    grads = [None] * len(params)
     for l in range(len(params) - 1, -1, -1):
-        grads[l] = (delta.T @ A[l], delta.sum(axis=0))  # (n_l, n_l-1), (n_l,)
+        gWT, gb = out[l]
+        np.matmul(A[l].T, delta, out=gWT)  # (n_l-1, n_l)
+        np.sum(delta, axis=0, out=gb)  # (n_l,)
         if l:
             delta = delta @ params[l][0]  # (m, n_l-1)
             delta *= fprime(A[l], out=np.empty_like(delta))
-    return grads
 
 
-def _sgd(state, grads):
-    lr, l2 = state["hp"].lr, state["hp"].l2
-    for (W, b), (gW, gb) in zip(state["params"], grads):
-        gW += l2 * W
-        gW *= lr
-        W -= gW
-        gb *= lr
-        b -= gb
+def _sgd(state):
+    """theta <- theta - lr (g + l2 W), torch.optim.SGD's weight_decay, on the flat vector."""
+    theta, g = state["theta"], state["grad"]
+    g += state["l2_mask"] * theta
+    g *= state["hp"].lr
+    theta -= g
 
 
-def _adam(state, grads):
+def _adam(state):
     """torch.optim.Adam's arithmetic, L2 added to the weight gradients (weight_decay)."""
-    hp, adam = state["hp"], state["adam"]
+    hp, adam, theta = state["hp"], state["adam"], state["theta"]
     adam["t"] += 1
     step = hp.lr / (1.0 - hp.beta1 ** adam["t"])
     sqrt_bc2 = np.sqrt(1.0 - hp.beta2 ** adam["t"])
-    tensors = [p for wb in state["params"] for p in wb]
-    gs = [g + hp.l2 * p if k % 2 == 0 else g  # even k: a weight matrix
-          for k, (p, g) in enumerate(zip(tensors, (g for wb in grads for g in wb)))]
-    for p, g, M, G in zip(tensors, gs, adam["M"], adam["G"]):
-        M += (1.0 - hp.beta1) * (g - M)
-        G *= hp.beta2
-        G += (1.0 - hp.beta2) * g * g
-        p -= step * (M / (np.sqrt(G) / sqrt_bc2 + hp.eps))
+    g, M, G = state["grad"] + state["l2_mask"] * theta, adam["M"], adam["G"]
+    M += (1.0 - hp.beta1) * (g - M)
+    G *= hp.beta2
+    G += (1.0 - hp.beta2) * g * g
+    theta -= step * (M / (np.sqrt(G) / sqrt_bc2 + hp.eps))
 
 
 UPDATE = {"sgd": _sgd, "adam": _adam}
@@ -157,7 +168,9 @@ def train_epoch(state, X, Y, order):
     B, update = hp.batch_size or len(order), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):
         idx = order[start:start + B]
-        update(state, _backward(params, _forward(params, X[idx], f, f_out), Y[idx], fprime, scale))
+        _backward(params, _forward(params, X[idx], f, f_out), Y[idx], fprime, scale,
+                  state["grad_views"])
+        update(state)
 
 
 def predict(state, X):
@@ -168,5 +181,6 @@ def predict(state, X):
 def gradients(state, X, Y):
     hp, params = state["hp"], state["params"]
     f, f_out, fprime, scale = _functions(hp)
-    grads = _backward(params, _forward(params, X, f, f_out), Y, fprime, scale)
-    return [(gW + hp.l2 * W, gb) for (W, _), (gW, gb) in zip(params, grads)]
+    _backward(params, _forward(params, X, f, f_out), Y, fprime, scale, state["grad_views"])
+    return [(gWT.T + hp.l2 * W, gb.copy())
+            for (W, _), (gWT, gb) in zip(params, state["grad_views"])]
