@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce table methods compare history bench clean
+.PHONY: setup test reproduce table methods compare figures history clean
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-reproduce: table methods compare  # each part of the project adds its target here
+reproduce: table methods compare figures  # the main job, on the embedded defaults
 
 table: $(STAMP)  # the published wine-quality table, both protocols -> results/table.{csv,md}
 	$(BIN)/ffnbench table --protocol both
@@ -30,6 +30,9 @@ compare: $(STAMP)  # per-epoch speed of every backend -> results/speed.{csv,md},
 
 # ASV_MACHINE: the reference machine of results/asv (README); name yours otherwise
 ASV_MACHINE ?= ffnbench-ref-2core
+
+figures: $(STAMP)  # the history figures, from the committed asv results (no benchmark run)
+	$(BIN)/ffnbench history --machine $(ASV_MACHINE)
 
 history: $(STAMP)  # asv results of every commit of main not yet measured -> results/asv, html, figures
 	$(BIN)/python -m benchmarks.machine $(ASV_MACHINE)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import impls
+
 from .errors import UserError
 from .fileio import atomic_write
 
@@ -23,7 +25,6 @@ TIME_MINIBATCH = "bench_epoch.TimeMiniBatchEpoch.time_epoch"  # (backend, hidden
 TEST_MSE = "bench_quality.TrackQuality.track_test_mse"  # (backend, hidden) -> test MSE
 EPOCHS_TO_TARGET = "bench_quality.TrackQuality.track_epochs_to_target"  # (backend, hidden)
 
-BACKENDS = ("python", "numpy", "numba", "torch")
 STYLE = {  # overlapping points stay visible: big hollow markers behind small full ones
     "python": dict(marker="o", markersize=10, fillstyle="none", color="tab:blue"),
     "numpy": dict(marker="s", markersize=7, fillstyle="none", color="tab:orange"),
@@ -158,11 +159,11 @@ def _plot_backends(ax, runs, benchmark, rest, scale=1.0):
     """One line per backend of benchmark values at params (backend, *rest)."""
     x = range(len(runs))
     drawn = False
-    for backend in BACKENDS:
+    for backend in impls.BACKENDS:
         y = [v * scale for v in series(runs, benchmark, (backend, *rest))]
         if all(math.isnan(v) for v in y):
             continue
-        ax.plot(x, y, label=backend, linewidth=1, **STYLE[backend])
+        ax.plot(x, y, label=backend, linewidth=1, **STYLE.get(backend, {"marker": "."}))
         drawn = True
     if not drawn:
         ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
