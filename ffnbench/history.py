@@ -192,20 +192,27 @@ def _save(fig, path):
     return path
 
 
+def _time_panels(axes, runs, benchmark, rows, cols, params, title):
+    """One log-scale panel of seconds per epoch per (row, col); params(row, col) is the
+    benchmark's parameters after the backend, title(row, col) the panel's title."""
+    for r, row in enumerate(rows):
+        for c, col in enumerate(cols):
+            ax = axes[r][c]
+            _plot_backends(ax, runs, benchmark, params(row, col))
+            ax.set_yscale("log")
+            ax.set_title(title(row, col), fontsize=9)
+            if c == 0:
+                ax.set_ylabel("seconds per epoch (log)")
+    axes[0][0].legend(fontsize=8)
+
+
 def plot_seconds_per_epoch(runs, machine, path):
     combos = _params(runs, TIME_EPOCH)
     archs, datasets = _axis_values(combos, 1), _axis_values(combos, 2)
     fig, axes = _grid(datasets, archs, "Seconds per epoch, per-sample SGD (asv time_epoch, median; "
                       "lower is better)", machine, runs)
-    for r, dataset in enumerate(datasets):
-        for c, arch in enumerate(archs):
-            ax = axes[r][c]
-            _plot_backends(ax, runs, TIME_EPOCH, (arch, dataset))
-            ax.set_yscale("log")
-            ax.set_title(f"hidden {arch.replace('-', ',')} · {dataset} wine", fontsize=9)
-            if c == 0:
-                ax.set_ylabel("seconds per epoch (log)")
-    axes[0][0].legend(fontsize=8)
+    _time_panels(axes, runs, TIME_EPOCH, datasets, archs, lambda dataset, arch: (arch, dataset),
+                 lambda dataset, arch: f"hidden {arch.replace('-', ',')} · {dataset} wine")
     return _save(fig, path)
 
 
@@ -214,15 +221,9 @@ def plot_minibatch(runs, machine, path, dataset="white"):
     archs, batches = _axis_values(combos, 1), _axis_values(combos, 3)
     fig, axes = _grid(batches, archs, f"Seconds per epoch, mini-batch SGD on {dataset} wine "
                       "(asv time_epoch; gaps: commits before mini-batch training)", machine, runs)
-    for r, batch in enumerate(batches):
-        for c, arch in enumerate(archs):
-            ax = axes[r][c]
-            _plot_backends(ax, runs, TIME_MINIBATCH, (arch, dataset, batch))
-            ax.set_yscale("log")
-            ax.set_title(f"hidden {arch.replace('-', ',')} · batch {batch}", fontsize=9)
-            if c == 0:
-                ax.set_ylabel("seconds per epoch (log)")
-    axes[0][0].legend(fontsize=8)
+    _time_panels(axes, runs, TIME_MINIBATCH, batches, archs,
+                 lambda batch, arch: (arch, dataset, batch),
+                 lambda batch, arch: f"hidden {arch.replace('-', ',')} · batch {batch}")
     return _save(fig, path)
 
 
