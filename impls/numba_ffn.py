@@ -60,8 +60,9 @@ def _exp_reduced(r):
 def _tanh(z, k):
     """z <- tanh(z) = 1 - 2 / (exp(2z) + 1) in place, |error| < 4e-16. math.exp is a scalar
     libm call (4.4 ns per element here, and llvmlite has no vector math library), so exp is
-    written out as 2^k exp(r) in two loops with no calls, which LLVM vectorises (1.3 ns).
-    k: an int64 scratch at least as long as z; 2^k is built from its exponent bits."""
+    written out as exp(x) = 2^q exp(r), q = round(x / ln 2), in two loops with no calls,
+    which LLVM vectorises (1.3 ns). k: an int64 scratch at least as long as z, where 2^q is
+    built as the bits of a float64 (exponent field q + 1023)."""
     n = z.shape[0]
     for i in range(n):
         x = 2.0 * z[i]
