@@ -3,7 +3,6 @@ import argparse
 import json
 import sys
 import warnings
-from dataclasses import replace
 
 import numpy as np
 
@@ -89,23 +88,6 @@ def _summary(r):
     return "\n".join((head, body, timing))
 
 
-HEADLINE = {"regression": ("test_mse", "test_mae", "test_acc_0_5", "test_acc_1_0"),
-            "binary": ("test_accuracy", "test_log_loss"),
-            "multiclass": ("test_accuracy", "test_log_loss")}
-
-
-def seed_summary(results):
-    """Mean, sd, min and max of the headline test metrics over the runs that did not diverge."""
-    ok = [r for r in results if not r["diverged"]]
-    summary = {}
-    for key in HEADLINE[results[0]["task"]]:
-        v = np.array([r[key] for r in ok], dtype=float)
-        summary[key] = ({"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                         "min": float(v.min()), "max": float(v.max())} if len(v) else None)
-    return {"seeds": [r["config"]["seed"] for r in results], "diverged": len(results) - len(ok),
-            "metrics": summary}
-
-
 def _seeds_text(results, summary):
     lines = [_summary(r) for r in results]
     lines.append(f"over {len(results)} seeds {summary['seeds']} ({summary['diverged']} diverged):")
@@ -122,9 +104,8 @@ def cmd_train(args):
     if args.seeds > 1:
         if args.save_weights:
             raise UserError("--save-weights saves one run: use it without --seeds")
-        configs = [replace(config, seed=config.seed + k) for k in range(args.seeds)]
-        results = [harness.train(c)[0] for c in configs]
-        summary = seed_summary(results)
+        results = harness.train_seeds(config, args.seeds)
+        summary = harness.seed_summary(results)
         print(json.dumps({"runs": results, "summary": summary}, indent=2) if args.json
               else _seeds_text(results, summary))
         return

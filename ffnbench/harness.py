@@ -1,7 +1,7 @@
 """Everything that is not the maths: data, split, scaling, initial weights, sample order,
 early stopping, divergence, evaluation and timing — done once, for every backend alike."""
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -128,7 +128,7 @@ def warm_up(backend, params, hp, X, Y, device):
     return time.perf_counter() - t0
 
 
-def _flat_metrics(task, metrics):
+def flat_metrics(task, metrics):
     """The headline numbers as top-level keys, e.g. test_mse or test_accuracy."""
     if task == "regression":
         return {**{f"{k}_mse": metrics[k]["mse"] for k in ("train", "val", "test")},
@@ -176,7 +176,7 @@ def train(config, prepared=None):
         "backend": config.backend, "dataset": config.dataset, "task": config.task,
         "config": config.to_dict(), "classes": p.classes,
         "device": str(state.get("device", config.device)),  # torch may fall back to cpu
-        **_flat_metrics(config.task, metrics), "metrics": metrics,
+        **flat_metrics(config.task, metrics), "metrics": metrics,
         "epochs_run": epoch, "best_epoch": best[1] if history else None,
         "diverged": diverged_epoch is not None, "diverged_epoch": diverged_epoch,
         f"val_{criterion}_history": history,
@@ -188,3 +188,25 @@ def train(config, prepared=None):
 
 
 TIMING_KEYS = ("seconds_per_epoch", "warmup_seconds")  # the only numbers that vary run to run
+
+
+HEADLINE = {"regression": ("test_mse", "test_mae", "test_acc_0_5", "test_acc_1_0"),
+            "binary": ("test_accuracy", "test_log_loss"),
+            "multiclass": ("test_accuracy", "test_log_loss")}
+
+
+def train_seeds(config, n):
+    """Results of n runs with seeds config.seed, ..., config.seed + n - 1."""
+    return [train(replace(config, seed=config.seed + k))[0] for k in range(n)]
+
+
+def seed_summary(results):
+    """Mean, sd, min and max of the headline test metrics over the runs that did not diverge."""
+    ok = [r for r in results if not r["diverged"]]
+    summary = {}
+    for key in HEADLINE[results[0]["task"]]:
+        v = np.array([r[key] for r in ok], dtype=float)
+        summary[key] = ({"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                         "min": float(v.min()), "max": float(v.max())} if len(v) else None)
+    return {"seeds": [r["config"]["seed"] for r in results], "diverged": len(results) - len(ok),
+            "metrics": summary}

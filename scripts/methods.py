@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from ffnbench import harness
-from ffnbench.cli import seed_summary
 from ffnbench.config import TrainConfig
-from ffnbench.fileio import atomic_write
+from ffnbench.errors import UserError
+from ffnbench.fileio import atomic_write, check_writable_dir
 
 SEEDS = 5
 PUBLISHED = dict(hidden=(50, 30, 20, 10, 5), activation="tanh", lr=0.01, l2=0.1)  # a table row
@@ -45,10 +45,11 @@ def main(out="results/methods.md", backend="numba"):
              "with patience 10 on validation MSE or log-loss, standard scaling unless stated).", "",
              "| run | dataset | test MSE or accuracy | test MAE or log-loss | diverged |",
              "|---|---|---|---|---|"]
+    check_writable_dir(out)  # before 50 runs, not after
     for what, dataset, options in ROWS:
-        results = [harness.train(TrainConfig(backend=backend, dataset=dataset, seed=s, **options))[0]
-                   for s in range(SEEDS)]
-        s = seed_summary(results)
+        results = harness.train_seeds(TrainConfig(backend=backend, dataset=dataset, seed=0, **options),
+                                      SEEDS)
+        s = harness.seed_summary(results)
         m = s["metrics"]
         cells = ((_cell(m["test_mse"]), _cell(m["test_mae"])) if "test_mse" in m
                  else (_cell(m["test_accuracy"], percent=True), _cell(m["test_log_loss"])))
@@ -59,4 +60,7 @@ def main(out="results/methods.md", backend="numba"):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    try:
+        main(*sys.argv[1:])
+    except UserError as e:
+        sys.exit(f"methods.py: {e}")
