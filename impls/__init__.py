@@ -53,6 +53,15 @@ class HyperParams(NamedTuple):
     beta2: float = 0.999
     eps: float = 1e-8
 
+    @property
+    def per_sample_sgd(self):
+        """The published update: plain SGD, one sample at a time (each backend's fast path)."""
+        return self.optimizer == "sgd" and self.batch_size == 1
+
+    def batch(self, n):
+        """Samples per update in an epoch of n samples (batch_size 0 = the full batch)."""
+        return self.batch_size or n
+
 
 class BackendUnavailable(ImportError):
     """The backend's engine (numba, torch) is not installed."""

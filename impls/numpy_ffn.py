@@ -61,7 +61,7 @@ def from_numpy(params, hp, device="cpu"):
     state = {"hp": hp, "theta": theta, "Wb": Wb, "params": [(M[:, :-1], M[:, -1]) for M in Wb],
              "l2_mask": hp.l2 * mask, "grad": grad,
              "grad_views": [(T[:-1], T[-1]) for T in _blocks(grad, sizes)]}  # gW^T, gb
-    if hp.optimizer == "sgd" and hp.batch_size == 1:  # buffers for the per-sample loop
+    if hp.per_sample_sgd:  # buffers for the per-sample loop
         # a(l) and delta(l) with one extra slot: the constant 1 input / the unused bias delta
         A = [np.ones(n + 1) for n in sizes]
         state["buffers"] = {"A": A, "D": [np.zeros(n + 1) for n in sizes],
@@ -136,11 +136,11 @@ def _sgd_epoch(state, X, Y, order):
     because at this size the cost is numpy's per-call overhead, not the arithmetic."""
     hp, Wb, buf = state["hp"], state["Wb"], state["buffers"]
     A, D, F = buf["A"], buf["D"], buf["F"]  # a(l) = A[l][:-1], A[l][-1] = 1
-    f, f_out, fprime = ACT[hp.activation], OUT[hp.loss], DERIV[hp.activation]
-    scale, lr, decay, L = DELTA_SCALE[hp.loss], hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
+    f, f_out, fprime, scale = _functions(hp)
+    lr, decay, L = hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
     a = [v[:-1] for v in A]
     d = [v[:-1] for v in D]
-    W = [M[:, :-1] for M in Wb]
+    W = [W for W, _ in state["params"]]
     out = a[L][None, :]  # 2-D view: the output functions work on rows
     for n in order:
         a[0][:] = X[n]
@@ -162,10 +162,10 @@ def _sgd_epoch(state, X, Y, order):
 
 def train_epoch(state, X, Y, order):
     hp, params = state["hp"], state["params"]
-    if "buffers" in state:
+    if hp.per_sample_sgd:
         return _sgd_epoch(state, X, Y, order)
     f, f_out, fprime, scale = _functions(hp)
-    B, update = hp.batch_size or len(order), UPDATE[hp.optimizer]
+    B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):
         idx = order[start:start + B]
         _backward(params, _forward(params, X[idx], f, f_out), Y[idx], fprime, scale,

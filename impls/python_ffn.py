@@ -146,12 +146,12 @@ def _functions(hp):
 def train_epoch(state, X, Y, order):
     hp, fn = state["hp"], _functions(state["hp"])
     rows, targets, order = X.tolist(), Y.tolist(), order.tolist()
-    if hp.optimizer == "sgd" and hp.batch_size == 1:  # the published per-sample loop
+    if hp.per_sample_sgd:  # the published per-sample loop
         decay = 1.0 - hp.lr * hp.l2
         for i in order:
             _sgd_step(state["layers"], rows[i], targets[i], fn, hp.lr, decay)
         return
-    B, update = hp.batch_size or len(order), UPDATE[hp.optimizer]
+    B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):
         idx = order[start:start + B]
         update(state, _batch_gradients(state, [rows[i] for i in idx], [targets[i] for i in idx], fn))

@@ -61,7 +61,7 @@ def _tensor(state, A):
 
 def train_epoch(state, X, Y, order):
     X, Y, opt = _tensor(state, X), _tensor(state, Y), state["opt"]
-    B = state["hp"].batch_size or len(order)
+    B = state["hp"].batch(len(order))
     order = torch.as_tensor(order, device=state["device"])
     for start in range(0, len(order), B):
         idx = order[start:start + B]
