@@ -191,13 +191,13 @@ def _sgd_epoch(theta, sizes, woff, boff, aoff, A, D, X, Y, order, code, out_code
 
 
 @jit()
-def _batch_gradient(theta, sizes, woff, boff, X, Y, idx, code, out_code, scale, l2, grad):
+def _batch_gradient(theta, sizes, woff, boff, X, Y, idx, code, out_code, scale, l2, grad, ebits):
     """grad <- dJ/dtheta over the samples idx: the mean loss gradient plus l2 * W.
-    Matrix products go to BLAS; everything elementwise is one fused loop, no temporaries."""
+    Matrix products go to BLAS; everything elementwise is one fused loop, no temporaries.
+    ebits: int64 scratch of len(idx) times the widest layer, for tanh."""
     L = sizes.shape[0] - 1
     m = idx.shape[0]
     acts = [X[idx]]  # a(l): (m, n_l)
-    ebits = np.empty(m * sizes.max(), np.int64)
     for l in range(L):
         W = theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
         b = theta[boff[l]:boff[l] + sizes[l + 1]]
@@ -243,9 +243,10 @@ def _batch_epoch(theta, sizes, woff, boff, X, Y, order, B, code, out_code, scale
     """Mini-batch SGD or Adam (torch.optim.Adam's arithmetic) over X[order]; returns the
     Adam step count t after the epoch."""
     grad = np.empty_like(theta)
+    ebits = np.empty(B * sizes.max(), np.int64)
     for start in range(0, order.shape[0], B):
         _batch_gradient(theta, sizes, woff, boff, X, Y, order[start:start + B], code,
-                        out_code, scale, l2, grad)
+                        out_code, scale, l2, grad, ebits)
         if opt == 0:
             for k in range(theta.shape[0]):
                 theta[k] -= lr * grad[k]
@@ -300,11 +301,11 @@ def _layout(s):
 
 def train_epoch(state, X, Y, order):
     hp, order = state["hp"], np.asarray(order, dtype=np.int64)
-    if hp.optimizer == "sgd" and hp.batch_size == 1:  # the published per-sample loop
+    if hp.per_sample_sgd:  # the published per-sample loop
         _sgd_epoch(*_layout(state), state["aoff"], state["A"], state["D"], X, Y, order,
                    *state["codes"], state["scale"], hp.lr, hp.l2)
         return
-    state["t"] = _batch_epoch(*_layout(state), X, Y, order, hp.batch_size or len(order),
+    state["t"] = _batch_epoch(*_layout(state), X, Y, order, hp.batch(len(order)),
                               *state["codes"], state["scale"], OPT_CODE[hp.optimizer], hp.lr,
                               hp.l2, hp.beta1, hp.beta2, hp.eps, state["M"], state["G"], state["t"])
 
@@ -317,5 +318,5 @@ def predict(state, X):
 def gradients(state, X, Y):
     grad = np.empty_like(state["theta"])
     _batch_gradient(*_layout(state), X, Y, np.arange(len(X)), *state["codes"], state["scale"],
-                    state["hp"].l2, grad)
+                    state["hp"].l2, grad, np.empty(len(X) * state["sizes"].max(), np.int64))
     return to_numpy({**state, "theta": grad})
