@@ -1,9 +1,10 @@
+import shutil
+
 import numpy as np
 import pytest
 
 import impls
-from ffnbench import harness
-from ffnbench.config import TrainConfig
+from ffnbench import data, harness
 
 BACKENDS = list(impls.BACKENDS)
 HAND_WRITTEN = [b for b in BACKENDS if b != "torch"]
@@ -21,6 +22,11 @@ def max_weight_diff(a, b):
                for (Wa, ba), (Wb, bb) in zip(a, b))
 
 
-@pytest.fixture(scope="session")
-def red_config():
-    return TrainConfig(dataset="red", hidden=(10,), activation="tanh", epochs=3, patience=0)
+@pytest.fixture
+def data_dir(tmp_path):
+    """A copy of the packaged CSVs in tmp_path, with data.load's cache cleared around the test."""
+    for fname, _ in data.FILES.values():
+        shutil.copy(data.PACKAGED / fname, tmp_path / fname)
+    data.load.cache_clear()
+    yield tmp_path
+    data.load.cache_clear()

@@ -63,13 +63,11 @@ def test_save_weights_into_a_missing_directory_fails_before_training(capsys, tmp
     assert code == 2 and "does not exist" in err
 
 
-def _corrupt(tmp_path, edit):
-    for fname, _ in data.FILES.values():
-        shutil.copy(data.PACKAGED / fname, tmp_path / fname)
-    red = tmp_path / data.FILES["red"][0]
+def _corrupt(data_dir, edit):
+    """Rewrite the red-wine CSV in data_dir (the conftest fixture's copy) with edit."""
+    red = data_dir / data.FILES["red"][0]
     red.write_bytes(edit(red.read_bytes()))
-    data.load.cache_clear()
-    return str(tmp_path)
+    return str(data_dir)
 
 
 BAD = [
@@ -111,13 +109,13 @@ def test_bad_option_is_one_clear_line(capsys, argv, message):
     (lambda raw: raw[: len(raw) // 3], "does not match the UCI file"),
     (lambda raw: raw.replace(b"7.4;0.7;0", b"7.4;0.8;0", 1), "does not match the UCI file"),
 ])
-def test_bad_csv_is_one_clear_line(capsys, tmp_path, edit, message):
-    code, _, err = run(capsys, *QUICK, "--data-dir", _corrupt(tmp_path, edit))
+def test_bad_csv_is_one_clear_line(capsys, data_dir, edit, message):
+    code, _, err = run(capsys, *QUICK, "--data-dir", _corrupt(data_dir, edit))
     assert code == 2 and err.count("\n") == 1 and message in err
 
 
-def test_non_numeric_cell_with_allow_unverified(capsys, tmp_path):
-    d = _corrupt(tmp_path, lambda raw: raw.replace(b"7.4;0.7;0", b"7.4;x;0", 1))
+def test_non_numeric_cell_with_allow_unverified(capsys, data_dir):
+    d = _corrupt(data_dir, lambda raw: raw.replace(b"7.4;0.7;0", b"7.4;x;0", 1))
     code, _, err = run(capsys, *QUICK, "--data-dir", d, "--allow-unverified")
     assert code == 2 and "non-numeric cell 'x' at data row 1" in err
 
@@ -136,11 +134,12 @@ def test_missing_engine_is_one_clear_line(capsys, monkeypatch, backend, module):
 
 
 def test_cuda_falls_back_to_cpu_with_a_message(capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: no fallback to check")
     code, out, err = run(capsys, "--backend", "torch", "--device", "cuda", *QUICK, "--json")
     assert code == 0
-    import torch
-    if not torch.cuda.is_available():
-        assert "CUDA is not available" in err and json.loads(out)["device"] == "cpu"
+    assert "CUDA is not available" in err and json.loads(out)["device"] == "cpu"
 
 
 def test_console_script_end_to_end(tmp_path):

@@ -1,5 +1,4 @@
 """`ffnbench compare`: same work, same weights, honest arithmetic; never asserts on time."""
-import numpy as np
 import pandas as pd
 import pytest
 

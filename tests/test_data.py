@@ -1,20 +1,9 @@
 """Loading the UCI files: checksums, validation and clear errors."""
-import shutil
-
 import numpy as np
 import pytest
 
 from ffnbench import data
 from ffnbench.errors import UserError
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    for fname, _ in data.FILES.values():
-        shutil.copy(data.PACKAGED / fname, tmp_path / fname)
-    data.load.cache_clear()
-    yield tmp_path
-    data.load.cache_clear()
 
 
 def _red(data_dir):
