@@ -17,9 +17,9 @@ import pandas as pd
 import impls
 
 from . import harness
-from .config import TrainConfig, parse_batch_size, parse_hidden
+from .config import REGRESSION_DATASETS, TrainConfig, parse_batch_size, parse_choices, parse_hidden
 from .errors import UserError
-from .fileio import atomic_write
+from .fileio import atomic_write, save_figure
 
 ARCHS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
 WIDTHS = (4, 16, 64, 256, 1024)  # scaling study: one hidden layer of this width ...
@@ -226,7 +226,7 @@ def figures(df, scaling, out_dir):
             t.plot.bar(ax=ax, logy=True, rot=0)
             ax.set(title=f"{dataset} wine, per-sample SGD", ylabel="ms per epoch (log)",
                    xlabel="hidden layers")
-        paths.append(_save(fig, out_dir / "speed_backends.png"))
+        paths.append(save_figure(fig, out_dir / "speed_backends.png", bbox_inches="tight"))
     if scaling is not None and len(scaling):
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
         for ax, sweep in zip(axes, ("width", "depth")):
@@ -237,33 +237,14 @@ def figures(df, scaling, out_dir):
                    xlabel="number of weights", ylabel="ms per epoch")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
-        paths.append(_save(fig, out_dir / "speed_scaling.png"))
+        paths.append(save_figure(fig, out_dir / "speed_scaling.png", bbox_inches="tight"))
     return paths
 
 
-def _save(fig, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-    plt.close(fig)
-    return path
-
-
-def _parse_list(text, name, allowed=None):
-    items = [s.strip() for s in str(text).split(",")]
-    if not all(items):
-        raise UserError(f"--{name} {text!r}: empty item")
-    for item in items if allowed else ():
-        if item not in allowed:
-            raise UserError(f"--{name}: unknown {item!r} (choose from {', '.join(allowed)})")
-    return items
-
-
 def cmd_compare(args):
-    backends = _parse_list(args.backends, "backends", tuple(impls.BACKENDS))
-    datasets = _parse_list(args.datasets, "datasets", ("red", "white"))
-    batch_sizes = [parse_batch_size(b) for b in _parse_list(args.batch_sizes, "batch-sizes")]
+    backends = parse_choices(args.backends, "backends", tuple(impls.BACKENDS))
+    datasets = parse_choices(args.datasets, "datasets", REGRESSION_DATASETS)
+    batch_sizes = [parse_batch_size(b) for b in parse_choices(args.batch_sizes, "batch-sizes")]
     archs = [parse_hidden(h) for h in args.hidden] if args.hidden else list(ARCHS)
     for B in batch_sizes:
         Case(backends[0], archs[0], datasets[0], B).config()  # validates before any timing
@@ -291,20 +272,21 @@ def cmd_compare(args):
                 parts.append(s.assign(sweep=sweep))
             scaling = pd.concat(parts, ignore_index=True)
     env = _environment(args.threads, peak)
+    report = markdown(df, scaling, env)  # rendered before any file is written
     with atomic_write(out / "speed.csv") as f:
         df.to_csv(f, index=False, float_format="%.6g")
     if scaling is not None:
         with atomic_write(out / "speed_scaling.csv") as f:
             scaling.to_csv(f, index=False, float_format="%.6g")
     with atomic_write(out / "speed.md") as f:
-        f.write(markdown(df, scaling, env))
+        f.write(report)
     figures(df, scaling, out / "figures")
     if args.json:
         print(json.dumps({"environment": env, "rows": df.to_dict(orient="records"),
                           "scaling": [] if scaling is None else scaling.to_dict(orient="records")},
                          indent=2))
     else:
-        print(markdown(df, scaling, env))
+        print(report)
     if not df["same_weights"].all():
         raise UserError("backends did not end with the same weights: the speed comparison is void")
 

@@ -8,6 +8,7 @@ from .data import TASKS
 from .errors import UserError
 
 DATASETS = tuple(TASKS)
+REGRESSION_DATASETS = tuple(d for d, task in TASKS.items() if task == "regression")
 TASK_LOSSES = {  # the losses that fit each task; the first is the default
     "regression": ("mse",),
     "binary": ("bce", "ce"),
@@ -16,6 +17,19 @@ TASK_LOSSES = {  # the losses that fit each task; the first is the default
 INITS = ("auto", "glorot", "he", "uniform01")
 SCALINGS = ("standard", "minmax", "none")
 DEVICES = ("cpu", "cuda")
+
+
+def parse_choices(text, name, allowed=None):
+    """'a,b' -> ('a', 'b') for option --name: no empty item, no repeat, each in `allowed`."""
+    items = tuple(x.strip() for x in str(text).split(","))
+    if not all(items):
+        raise UserError(f"--{name} {text!r}: empty item")
+    for item in items if allowed is not None else ():
+        if item not in allowed:
+            raise UserError(f"--{name} {text!r}: unknown {item!r} (choose from {', '.join(allowed)})")
+    if len(set(items)) != len(items):
+        raise UserError(f"--{name} {text!r}: each may appear only once")
+    return items
 
 
 def parse_hidden(text):

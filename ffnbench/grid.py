@@ -25,7 +25,7 @@ import impls
 
 from . import __version__, harness
 from .errors import UserError
-from .fileio import atomic_write
+from .fileio import atomic_write, ensure_dir
 
 # The sources that decide a run's numbers: their bytes are part of the cache key, so an
 # edited harness or backend never serves stale results while the version stays the same.
@@ -83,7 +83,7 @@ class Cache:
 
     def put(self, key, fields, result):
         """Store `result` under `key`, with the `key_fields` it was made from."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.root, "--cache-dir")
         with atomic_write(self.path(key)) as f:
             json.dump({**fields, "result": result}, f)
 

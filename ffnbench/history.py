@@ -18,7 +18,7 @@ from pathlib import Path
 import impls
 
 from .errors import UserError
-from .fileio import atomic_write
+from .fileio import ensure_dir, save_figure
 
 TIME_EPOCH = "bench_epoch.TimeEpoch.time_epoch"  # (backend, hidden, dataset) -> seconds
 TIME_MINIBATCH = "bench_epoch.TimeMiniBatchEpoch.time_epoch"  # (backend, hidden, dataset, batch)
@@ -155,12 +155,12 @@ def _commit_axis(ax, runs):
     ax.grid(True, alpha=0.3)
 
 
-def _plot_backends(ax, runs, benchmark, rest, scale=1.0):
+def _plot_backends(ax, runs, benchmark, rest):
     """One line per backend of benchmark values at params (backend, *rest)."""
     x = range(len(runs))
     drawn = False
     for backend in impls.BACKENDS:
-        y = [v * scale for v in series(runs, benchmark, (backend, *rest))]
+        y = series(runs, benchmark, (backend, *rest))
         if all(math.isnan(v) for v in y):
             continue
         ax.plot(x, y, label=backend, linewidth=1, **STYLE.get(backend, {"marker": "."}))
@@ -184,12 +184,8 @@ def _grid(rows, cols, title, machine, runs):
 
 
 def _save(fig, path):
-    import matplotlib.pyplot as plt
     fig.tight_layout()
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _time_panels(axes, runs, benchmark, rows, cols, params, title):
@@ -260,7 +256,7 @@ def draw(results_dir, out_dir, machine=None):
         if required and not _params(runs, benchmark):
             raise UserError(f"{results_dir}: no results of {benchmark} for machine '{machine}'")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out_dir, "--out")
     written = []
     for name, benchmark, plot, _ in FIGURES:
         if any(not math.isnan(v) for run in runs for v in run.results.get(benchmark, {}).values()):

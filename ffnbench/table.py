@@ -4,6 +4,7 @@ seeds under two protocols, next to a mean predictor and least squares on the sam
 Every run is a TrainConfig whose seed is the seed index, so all settings, both protocols
 and the baselines share the same split for a given seed (paired comparisons).
 """
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -15,12 +16,11 @@ import pandas as pd
 import impls
 
 from . import __version__, grid, harness
-from .config import TrainConfig, parse_hidden
+from .config import REGRESSION_DATASETS, TrainConfig, parse_choices, parse_hidden
 from .errors import UserError
-from .fileio import atomic_write
+from .fileio import atomic_write, check_dir_path, ensure_dir
 
 REFERENCE = Path(__file__).parent / "reference" / "seed_table.csv"  # the published table
-DATASETS = ("red", "white")
 PROTOCOLS = {  # everything else (split, SGD, L2, stopping rule) is identical
     "modern": {"init": "auto", "scaling": "standard"},
     "published": {"init": "uniform01", "scaling": "minmax"},
@@ -61,16 +61,12 @@ class Setting:
     l2: float
     published: dict  # dataset -> published test MSE (nan: the run diverged)
 
-    @property
-    def label(self):
-        return f"{','.join(map(str, self.hidden))} {self.activation} lr {self.lr:g}"
-
-
+@functools.lru_cache
 def load_settings(path=REFERENCE):
     df = pd.read_csv(path, dtype={"hidden_sizes": str})
-    return [Setting(i + 1, parse_hidden(r.hidden_sizes), r.activation, float(r.learning_rate),
+    return tuple(Setting(i + 1, parse_hidden(r.hidden_sizes), r.activation, float(r.learning_rate),
                     float(r.l2), {"red": float(r.test_error_red), "white": float(r.test_error_white)})
-            for i, r in enumerate(df.itertuples(index=False))]
+            for i, r in enumerate(df.itertuples(index=False)))
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ class Spec:
     """What one `ffnbench table` invocation computes."""
 
     protocols: tuple = ("modern",)
-    datasets: tuple = DATASETS
+    datasets: tuple = REGRESSION_DATASETS
     seeds: int = 5
     backend: str = "numba"
     epochs: int = EPOCHS
@@ -121,8 +117,7 @@ def baseline_runs(datasets, seeds):
                 m = {k: harness.regression_metrics(predict(k), p.Y[k]) for k in p.X}
                 rows.append({"kind": "baseline", "setting": name, "dataset": dataset,
                              "seed": seed, "diverged": False,
-                             **{f"{k}_mse": m[k]["mse"] for k in m},
-                             **{f"test_{q}": m["test"][q] for q in ("rmse", "mae", "acc_0_5", "acc_1_0")}})
+                             **harness.flat_metrics("regression", m)})
     return pd.DataFrame(rows)
 
 
@@ -200,7 +195,7 @@ def aggregate(spec, runs, baselines):
             context.append({**clean.loc[clean["val_mse_mean"].idxmin()].to_dict(), "kind": "best",
                             "published_test_mse": np.nan, "verdict": ""})
     table = pd.concat([table, pd.DataFrame(context)], ignore_index=True).reindex(columns=COLUMNS)
-    rank = {"kind": ("setting", "best", "baseline"), "protocol": tuple(PROTOCOLS), "dataset": DATASETS}
+    rank = {"kind": ("setting", "best", "baseline"), "protocol": tuple(PROTOCOLS), "dataset": REGRESSION_DATASETS}
     return table.sort_values(list(rank), key=lambda c: c.map({v: i for i, v in enumerate(rank[c.name])}),
                              kind="stable", na_position="last").reset_index(drop=True)
 
@@ -242,7 +237,7 @@ def render_markdown(spec, table):
         "**div** counts the runs that ended in NaN/inf. **Verdict**: *reproduced* when the "
         "published value lies within our min–max, else the distance from our range to it.",
     ]
-    ds = [d for d in DATASETS if d in spec.datasets]
+    ds = [d for d in REGRESSION_DATASETS if d in spec.datasets]
     for protocol in spec.protocols:
         part = settings[settings["protocol"] == protocol]
         head = ["#", "hidden", "act.", "lr"] + [f"{d}: {c}" for d in ds
@@ -347,32 +342,20 @@ def run_table(spec, out="results", cache_dir=".cache/table", fresh=False, jobs=N
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
     table = aggregate(spec, runs_frame(plan, results), baseline_runs(spec.datasets, spec.seeds))
-    out.mkdir(parents=True, exist_ok=True)
+    report = render_markdown(spec, table)  # rendered before any file is written
+    ensure_dir(out, "--out")
     with atomic_write(out / "table.csv") as f:
         table.to_csv(f, index=False, float_format="%.6g")
     with atomic_write(out / "table.md") as f:
-        f.write(render_markdown(spec, table))
+        f.write(report)
     print(f"{len(plan)} runs: {n_cached} from the cache ({cache.root}), {len(plan) - n_cached} "
           f"trained; wrote {out / 'table.csv'} and {out / 'table.md'} in "
           f"{time.perf_counter() - t0:.1f} s", file=log)
     return table
 
 
-def _csv_list(text, name, allowed):
-    items = [x.strip() for x in str(text).split(",")]
-    bad = [x for x in items if x not in allowed]
-    if bad or not items:
-        raise UserError(f"--{name} {text!r}: unknown {bad[0]!r} (choose from {', '.join(allowed)})"
-                        if bad else f"--{name} is empty")
-    if len(set(items)) != len(items):
-        raise UserError(f"--{name} {text!r}: each may appear only once")
-    return tuple(items)
-
-
 def spec_from_args(args):
     """A validated Spec, or a UserError before anything is run or written."""
-    if args.backend not in impls.BACKENDS:
-        raise UserError(f"unknown backend {args.backend!r} (choose from {', '.join(impls.BACKENDS)})")
     if args.protocol not in (*PROTOCOLS, "both"):
         raise UserError(f"unknown protocol {args.protocol!r} (choose from {', '.join(PROTOCOLS)}, both)")
     if args.seeds < 1:
@@ -381,14 +364,17 @@ def spec_from_args(args):
         raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     numbers = [str(s.number) for s in load_settings()]
     settings = () if args.settings is None else tuple(
-        int(x) for x in _csv_list(args.settings, "settings", numbers))
+        int(x) for x in parse_choices(args.settings, "settings", numbers))
     spec = Spec(protocols=tuple(PROTOCOLS) if args.protocol == "both" else (args.protocol,),
-                datasets=_csv_list(args.datasets, "datasets", DATASETS), seeds=args.seeds,
+                datasets=parse_choices(args.datasets, "datasets", REGRESSION_DATASETS), seeds=args.seeds,
                 backend=args.backend, epochs=args.epochs, patience=args.patience, settings=settings)
-    harness.load_backend(spec.plan()[0][-1])  # validates epochs/patience; the engine is installed
+    # one run's config validates backend, epochs and patience; load_backend: the engine is there
+    harness.load_backend(spec.config(spec.chosen()[0], spec.datasets[0], spec.protocols[0], 0))
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {args.out}: not a directory")
+    check_dir_path(out, "--out")
+    check_dir_path(args.cache_dir, "--cache-dir")
     return spec
 
 
@@ -406,7 +392,7 @@ def add_parser(sub):
     p.add_argument("--seeds", type=int, default=5, help="seeds (splits) per setting (default %(default)s)")
     p.add_argument("--backend", default="numba",
                    help=f"{' | '.join(impls.BACKENDS)}; results are the same (default %(default)s)")
-    p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default %(default)s)")
+    p.add_argument("--datasets", default=",".join(REGRESSION_DATASETS), help="comma-separated (default %(default)s)")
     p.add_argument("--protocol", default="modern",
                    help="modern | published | both (default %(default)s); modern: standard scaling, "
                         "Glorot/He weights; published: min-max scaling, weights and biases U[0, 1)")

@@ -70,6 +70,8 @@ def test_cli_writes_all_outputs(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--backends", "numpy,fortran"], "unknown 'fortran'"),
     (["--datasets", "red,,white"], "empty item"),
+    (["--backends", "numpy,numpy"], "each may appear only once"),
+    (["--datasets", "color"], "unknown 'color'"),
     (["--batch-sizes", "0"], "--batch-size must be at least 1"),
     (["--hidden", "10,,5"], "empty layer size"),
     (["--repeat", "0"], "--repeat and --threads must be at least 1"),

@@ -156,3 +156,11 @@ def test_cli_prints_what_it_wrote(results, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "3 commits of machine 'm1' (aaaaaaaa .. cccccccc)" in out
     assert "history_test_mse.png" in out
+
+
+def test_an_out_that_is_a_file_is_one_line(results, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code = cli.main(["history", "--results", str(results), "--out", str(tmp_path / "file")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and "cannot create the directory" in err
+    assert err.count("\n") == 1

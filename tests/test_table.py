@@ -147,3 +147,16 @@ def test_out_must_be_a_directory(tmp_path, capsys):
     code = cli.main(["table", "--out", str(tmp_path / "file"), "--cache-dir", str(tmp_path / "c")])
     assert code == 2 and "not a directory" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache-dir"])
+def test_a_directory_below_a_file_fails_before_any_run(tmp_path, capsys, option):
+    (tmp_path / "file").write_text("x")
+    paths = {"--out": str(tmp_path / "out"), "--cache-dir": str(tmp_path / "cache"),
+             option: str(tmp_path / "file" / "sub")}
+    code = cli.main(["table", "--settings", "7", "--seeds", "1", "--datasets", "red",
+                     *[x for kv in paths.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{option} " in err and "is not a directory" in err
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
