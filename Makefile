@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: setup test reproduce table methods compare figures history clean
+# one target at a time even under make -j: compare's single-core timings must not share
+# the machine with table's worker processes
+.NOTPARALLEL:
 
 setup: $(STAMP)
 
@@ -38,7 +41,7 @@ history: $(STAMP)  # asv results of every commit of main not yet measured -> res
 	$(BIN)/python -m benchmarks.machine $(ASV_MACHINE)
 	$(BIN)/asv run --machine $(ASV_MACHINE) --skip-existing-commits ALL
 	$(BIN)/asv publish
-	$(BIN)/ffnbench history --machine $(ASV_MACHINE)
+	$(MAKE) figures ASV_MACHINE=$(ASV_MACHINE)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -3,12 +3,15 @@ import argparse
 import json
 import sys
 import warnings
+from dataclasses import fields
 
 import numpy as np
 
+from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS
+
 from . import compare, harness, history
 from . import table as table_cmd
-from .config import DATASETS, TrainConfig
+from .config import DATASETS, DEVICES, INITS, SCALINGS, TASK_LOSSES, TrainConfig
 from .errors import UserError
 from .fileio import atomic_write, check_writable_dir
 
@@ -20,29 +23,34 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _or(names):
+    return " | ".join(names)
+
+
 def _add_train_options(p):
     d = TrainConfig()
-    p.add_argument("--backend", default=d.backend, help="python | numpy | numba | torch (default %(default)s)")
+    p.add_argument("--backend", default=d.backend, help=f"{_or(BACKENDS)} (default %(default)s)")
     p.add_argument("--dataset", default=d.dataset,
-                   help=f"{' | '.join(DATASETS)} (default %(default)s)")
+                   help=f"{_or(DATASETS)} (default %(default)s)")
     p.add_argument("--hidden", default=",".join(map(str, d.hidden)),
                    help="hidden layer sizes, comma-separated (default %(default)s)")
-    p.add_argument("--activation", default=d.activation, help="sigmoid | tanh | relu (default %(default)s)")
+    p.add_argument("--activation", default=d.activation, help=f"{_or(ACTIVATIONS)} (default %(default)s)")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
     p.add_argument("--l2", type=float, default=d.l2, help="L2 penalty on weights (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="split, initial weights and order (default %(default)s)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
     p.add_argument("--patience", type=int, default=d.patience,
-                   help="stop after this many epochs without a better validation MSE and restore "
-                        "the best weights; 0 = train exactly --epochs (default %(default)s)")
+                   help="stop after this many epochs without a better validation MSE (log-loss for "
+                        "classification) and restore the best weights; 0 = train exactly "
+                        "--epochs (default %(default)s)")
     p.add_argument("--init", default=d.init,
-                   help="auto | glorot | he | uniform01 (auto: Glorot for sigmoid/tanh, He for relu)")
-    p.add_argument("--scaling", default=d.scaling, help="standard | minmax | none (default %(default)s)")
-    p.add_argument("--device", default=d.device, help="cpu | cuda, torch backend only (default %(default)s)")
+                   help=f"{_or(INITS)} (auto: Glorot for sigmoid/tanh, He for relu)")
+    p.add_argument("--scaling", default=d.scaling, help=f"{_or(SCALINGS)} (default %(default)s)")
+    p.add_argument("--device", default=d.device, help=f"{_or(DEVICES)}, torch backend only (default %(default)s)")
     p.add_argument("--loss", default=None,
-                   help="mse (linear output) | bce (sigmoid output) | ce (softmax output); "
-                        "default: mse for regression, bce for color, ce for quality classes")
-    p.add_argument("--optimizer", default=d.optimizer, help="sgd | adam (default %(default)s)")
+                   help=" | ".join(f"{k} ({v} output)" for k, v in LOSSES.items()) + "; default per task: "
+                        + ", ".join(f"{t} {ls[0]}" for t, ls in TASK_LOSSES.items()))
+    p.add_argument("--optimizer", default=d.optimizer, help=f"{_or(OPTIMIZERS)} (default %(default)s)")
     p.add_argument("--batch-size", default=str(d.batch_size),
                    help="samples per update, or 'full' for full-batch gradient descent; "
                         "1 = per-sample SGD as published (default %(default)s)")
@@ -55,13 +63,8 @@ def _add_train_options(p):
 
 
 def _config(args):
-    return TrainConfig(backend=args.backend, dataset=args.dataset, hidden=args.hidden,
-                       activation=args.activation, lr=args.lr, l2=args.l2, seed=args.seed,
-                       epochs=args.epochs, patience=args.patience, init=args.init,
-                       scaling=args.scaling, device=args.device, data_dir=args.data_dir,
-                       allow_unverified=args.allow_unverified, loss=args.loss,
-                       optimizer=args.optimizer, batch_size=args.batch_size, beta1=args.beta1,
-                       beta2=args.beta2, eps=args.eps)
+    # every train option's dest is the TrainConfig field of the same name
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
 
 
 def _scores(r):
