@@ -52,6 +52,11 @@ class HyperParams(NamedTuple):
     beta1: float = 0.9  # Adam only
     beta2: float = 0.999
     eps: float = 1e-8
+    # The printed article code's quirks (off = the textbook maths above):
+    input_activation: bool = False  # a(0) = f(x): the hidden activation applied to the input too
+    grad_bug: bool = False  # dJ/dW(l) = delta(l) u(l-1)^T with u = the layer input *before* its
+                            # activation: x for l = 1, z(l-1) above (the true gradient uses a(l-1))
+    relu_grad0: float = 0.0  # relu'(0): 0 as autograd has it, 1 in the printed code
 
     @property
     def per_sample_sgd(self):
