@@ -292,7 +292,13 @@ def cmd_compare(args):
 
 
 def add_parser(sub):
-    p = sub.add_parser("compare", help="time every backend on the same training work")
+    p = sub.add_parser("compare", help="time every backend on the same training work",
+                       description="Train every backend from the same initial weights in the same "
+                                   "sample order, time its epochs (one thread per engine, after a "
+                                   "JIT warm-up), check that all end with the same weights, and "
+                                   "write OUT/speed.csv, speed.md and OUT/figures/speed_*.png.",
+                       epilog="example:\n  ffnbench compare --no-scaling --datasets white "
+                              "--out build/speed")
     p.add_argument("--backends", default=",".join(impls.BACKENDS), help="comma-separated (default all)")
     p.add_argument("--hidden", action="append",
                    help="an architecture, e.g. 50,30,20,10,5; repeat the option for several "
@@ -305,6 +311,7 @@ def add_parser(sub):
                    help="threads for every engine, BLAS and torch (default %(default)s: per core)")
     p.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the width/depth scaling study (default on)")
-    p.add_argument("--out", default="results", help="directory for speed.csv/.md and figures/")
+    p.add_argument("--out", default="results",
+                   help="directory for speed.csv/.md and figures/ (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_compare)

@@ -273,7 +273,12 @@ def cmd_history(args):
 
 
 def add_parser(sub):
-    p = sub.add_parser("history", help="draw the asv history (speed and test error per commit)")
+    p = sub.add_parser("history", help="draw the asv history (speed and test error per commit)",
+                       description="Draw the asv results (speed and test error of every backend "
+                                   "across commits) as PNG figures; nothing is measured. Record "
+                                   "results first with asv (see docs/asv.md).",
+                       epilog="example:\n  ffnbench history --machine ffnbench-ref-2core "
+                              "--out build/figures")
     p.add_argument("--results", default="results/asv", help="asv results directory (default %(default)s)")
     p.add_argument("--out", default="results/figures", help="directory for the PNGs (default %(default)s)")
     p.add_argument("--machine", help="whose results to draw (needed when there are several)")
