@@ -1,9 +1,13 @@
-"""Optimisers and classification on the wine data, over 5 seeds -> results/methods.md.
+"""Optimisers and classification on the wine data, over 5 seeds -> results/methods.{md,csv}.
 
-Each row is the same run `ffnbench train ... --seeds 5` would make; `make methods` calls this.
+Each row is the same run `ffnbench train ... --seeds 5` would make; `make methods` calls this
+(python scripts/methods.py [OUT/methods.md]; the CSV, every number of the markdown, goes beside
+it).
 """
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 from ffnbench import harness
 from ffnbench.config import TrainConfig
@@ -46,6 +50,7 @@ def main(out="results/methods.md", backend="numba"):
              "| run | dataset | test MSE or accuracy | test MAE or log-loss | diverged |",
              "|---|---|---|---|---|"]
     check_writable_dir(out)  # before 50 runs, not after
+    rows = []
     for what, dataset, options in ROWS:
         results = harness.train_seeds(TrainConfig(backend=backend, dataset=dataset, seed=0, **options),
                                       SEEDS)
@@ -55,6 +60,12 @@ def main(out="results/methods.md", backend="numba"):
                  else (_cell(m["test_accuracy"], percent=True), _cell(m["test_log_loss"])))
         lines.append(f"| {what} | {dataset} | {cells[0]} | {cells[1]} | {s['diverged']}/{SEEDS} |")
         print(lines[-1], file=sys.stderr, flush=True)
+        rows.append({"run": what, "dataset": dataset, "backend": backend, "n_seeds": SEEDS,
+                     "n_diverged": s["diverged"],
+                     **{f"{k}_{stat}": (v or {}).get(stat) for k, v in m.items()
+                        for stat in ("mean", "sd", "min", "max")}})
+    with atomic_write(Path(out).with_suffix(".csv")) as f:
+        pd.DataFrame(rows).to_csv(f, index=False, float_format="%.6g")
     with atomic_write(Path(out)) as f:
         f.write("\n".join(lines) + "\n")
 
