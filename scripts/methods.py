@@ -22,7 +22,10 @@ ROWS = [  # (what, dataset, TrainConfig options)
     ("per-sample SGD, published settings and protocol (uniform01 init, min-max)", "red",
      dict(PUBLISHED, init="uniform01", scaling="minmax")),
     ("Adam, batch 1, lr 1e-3, l2 0", "red", dict(ADAM, batch_size=1)),
-    ("Adam, batch 32, lr 1e-3, l2 0", "red", dict(ADAM, batch_size=32)),
+    # not on the 5-layer net: there Adam at batch 32 is chaotic (seed 2's backends part ways
+    # after ~30 epochs, and the result moves with the CPU's rounding); on [50, 30] every seed
+    # ends the same in numba and numpy (to 2e-16), so the row reproduces on any machine
+    ("Adam, batch 32, lr 1e-3, l2 0, hidden [50, 30]", "red", dict(ADAM, hidden=(50, 30), batch_size=32)),
     ("mini-batch SGD, batch 32, lr 0.05, l2 0", "red", dict(PUBLISHED, lr=0.05, l2=0.0, batch_size=32)),
     ("full-batch GD, lr 0.05, l2 0", "red", dict(PUBLISHED, lr=0.05, l2=0.0, batch_size="full")),
     ("color: [10] tanh, bce, per-sample SGD", "color",
