@@ -89,7 +89,9 @@ def _add_train_options(p):
     p.add_argument("--beta1", type=float, default=d.beta1, help="Adam (default %(default)s)")
     p.add_argument("--beta2", type=float, default=d.beta2, help="Adam (default %(default)s)")
     p.add_argument("--eps", type=float, default=d.eps, help="Adam (default %(default)s)")
-    p.add_argument("--data-dir", default=None, help="read the wine CSVs from this directory (default: the copy installed with ffnbench)")
+    p.add_argument("--data-dir", default=None,
+                   help="read the wine CSVs from this directory (default: the copy installed "
+                        "with ffnbench)")
     p.add_argument("--allow-unverified", action="store_true",
                    help="accept CSVs whose sha256 differs from the UCI files (still validated)")
 

@@ -1,7 +1,8 @@
 """`ffnbench verify NEW COMMITTED`: do freshly computed results match the committed ones?
 
 Every CSV present in both trees (same relative path) is compared cell by cell, rows matched
-by a key (so a subset run, e.g. a table of two settings, is checked against just those rows):
+by a key (so a subset run, e.g. a table of two settings, is checked against just those rows;
+rows without a committed counterpart fail a full-size run and are listed for a partial one):
 
 - timing cells (TIMING: seconds, ms, µs, GFLOP/s, % of peak, speed-ups, warm-up, slopes)
   depend on the machine and its load: they are shown side by side, never failing;
@@ -30,7 +31,7 @@ TIMING = re.compile(  # column names (lower case) of machine-dependent measureme
     r"second|(^|_)(ms|us|s)($|_)|gflop|peak|speedup|speed_up|warm_?up|slope|time|per_sec",
     re.IGNORECASE)
 TIMING_TEXT = re.compile(  # markdown headers and prose that carry timings
-    r"\b(ms|µs|us|s|seconds?|GFLOP/s|peak|warm-up|slope|faster|slower)\b|×|ms/epoch|µs/sample",
+    r"\d\s*(ms|µs|us|s|min)\b|\b(ms|µs|seconds?|GFLOP/s|peak|warm-up|slope|faster|slower)\b|×",
     re.IGNORECASE)
 ROUNDOFF = {"max_dw_vs_reference": 1e-10}  # column -> absolute bound both values must meet
 KEYS = {  # file name -> the columns that identify a row (extended automatically if not unique)
@@ -118,7 +119,9 @@ def compare_csv(rel, new_path, ref_path):
             k = tuple(r[key])
             label = " ".join(f"{c}={x}" for c, x in zip(key, k))
             (pairs.append((label, r, committed[k])) if k in committed else unmatched.append(label))
-        if unmatched:
+        if unmatched and len(new) >= len(ref):  # a full run must match row for row
+            v.mismatches += [f"row {label}: not in the committed file" for label in unmatched]
+        elif unmatched:  # a partial run (e.g. the best of 2 settings): nothing to check it against
             v.detail += f"; {len(unmatched)} row(s) not in the committed file, not checked (e.g. {unmatched[0]})"
     columns = [c for c in ref.columns if c in new.columns]
     checked = 0

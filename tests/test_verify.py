@@ -67,11 +67,14 @@ def test_a_subset_run_is_checked_against_its_rows_only(trees, capsys):
 def test_rows_not_committed_are_reported_and_a_missing_column_fails(tmp_path, capsys):
     new, ref = tmp_path / "new", tmp_path / "ref"
     new.mkdir(), ref.mkdir()
-    (ref / "x.csv").write_text("backend,n,ms_median\nnumpy,3,1.0\nnumba,3,2.0\n")
+    (ref / "x.csv").write_text("backend,n,ms_median\nnumpy,3,1.0\nnumba,3,2.0\ntorch,3,9.0\n")
     (new / "x.csv").write_text("backend,n,ms_median,extra\nnumpy,3,5.0,1\nc,3,0.1,1\n")
-    assert cli.main(["verify", str(new), str(ref)]) == 0
+    assert cli.main(["verify", str(new), str(ref)]) == 0  # a partial run
     out = capsys.readouterr().out
-    assert "1 of 2 committed rows" in out and "1 row(s) not in the committed file" in out
+    assert "1 of 3 committed rows" in out and "1 row(s) not in the committed file" in out
+    (new / "x.csv").write_text("backend,n,ms_median\nnumpy,3,5.0\nc,3,0.1\nnumba,3,2.0\n")
+    assert cli.main(["verify", str(new), str(ref)]) == 1  # as many rows as committed: must match
+    assert "row backend=c: not in the committed file" in capsys.readouterr().out
     (new / "x.csv").write_text("backend,ms_median\nnumpy,5.0\n")
     assert cli.main(["verify", str(new), str(ref)]) == 1
     assert "columns missing here: n" in capsys.readouterr().out
@@ -110,6 +113,10 @@ def test_markdown_without_csv_masks_only_timings(tmp_path, capsys):
     (ref / "notes.md").write_text(text)
     (new / "notes.md").write_text(text.replace("12.5 s", "20.1 s").replace("3.1 |", "4.7 |"))
     assert cli.main(["verify", str(new), str(ref)]) == 0
+    (new / "notes.md").write_text(text.replace("# Runs", "# Runs of 5 seed(s)").replace("Took", "Took 5 seed(s)"))
+    (ref / "notes.md").write_text(text.replace("# Runs", "# Runs of 3 seed(s)").replace("Took", "Took 5 seed(s)"))
+    assert cli.main(["verify", str(new), str(ref)]) == 1  # a count is not a timing
+    (ref / "notes.md").write_text(text)
     (new / "notes.md").write_text(text.replace("0.444", "0.445"))
     assert cli.main(["verify", str(new), str(ref)]) == 1
     assert "line 7, column 'test MSE': '0.445' here, '0.444' committed" in capsys.readouterr().out
