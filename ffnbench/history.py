@@ -28,7 +28,6 @@ TEST_MSE = "bench_quality.TrackQuality.track_test_mse"  # (backend, hidden) -> t
 EPOCHS_TO_TARGET = "bench_quality.TrackQuality.track_epochs_to_target"  # (backend, hidden)
 
 
-
 @dataclass
 class Run:
     """One commit's results in one environment on one machine."""
