@@ -20,6 +20,7 @@ from . import harness
 from .config import REGRESSION_DATASETS, TrainConfig, parse_batch_size, parse_choices, parse_hidden
 from .errors import UserError
 from .fileio import atomic_write, save_figure
+from .style import backend_style
 
 ARCHS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
 WIDTHS = (4, 16, 64, 256, 1024)  # scaling study: one hidden layer of this width ...
@@ -210,34 +211,59 @@ def scaling_findings(scaling):
     return out + [""]
 
 
-def figures(df, scaling, out_dir):
+def _legend_below(fig, axes):
+    labels = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(label, h)
+    fig.legend(labels.values(), labels.keys(), loc="outside lower center", ncol=len(labels),
+               frameon=False)
+
+
+def figures(df, scaling, out_dir, machine=None):
+    """speed_backends.png (ms/epoch per net, one panel per dataset x batch size) and
+    speed_scaling.png (ms/epoch against weights); `machine` goes into the titles."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    on = f" on {machine}" if machine else ""
     paths = []
-    per_sample = df[df["batch_size"] == "1"]
-    if len(per_sample):
-        datasets = list(dict.fromkeys(per_sample["dataset"]))
-        fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
-        for ax, dataset in zip(axes[0], datasets):
-            t = per_sample[per_sample["dataset"] == dataset].pivot(
-                index="hidden", columns="backend", values="ms_median")
-            t = t.reindex(list(dict.fromkeys(per_sample["hidden"])))
-            t.plot.bar(ax=ax, logy=True, rot=0)
-            ax.set(title=f"{dataset} wine, per-sample SGD", ylabel="ms per epoch (log)",
-                   xlabel="hidden layers")
-        paths.append(save_figure(fig, out_dir / "speed_backends.png", bbox_inches="tight"))
+    if len(df):
+        datasets = list(dict.fromkeys(df["dataset"]))
+        batches = list(dict.fromkeys(df["batch_size"]))
+        fig, axes = plt.subplots(len(datasets), len(batches), squeeze=False, layout="constrained",
+                                 figsize=(4.8 * len(batches), 3.4 * len(datasets) + 0.8))
+        for r, dataset in enumerate(datasets):
+            for c, B in enumerate(batches):
+                ax, g = axes[r][c], df[(df["dataset"] == dataset) & (df["batch_size"] == B)]
+                nets = list(dict.fromkeys(g["hidden"]))
+                for backend, b in g.groupby("backend", sort=False):
+                    x = [nets.index(h) for h in b["hidden"]]
+                    ax.plot(x, b["ms_median"], label=backend, linewidth=1, **backend_style(backend))
+                ax.set_yscale("log")
+                ax.set_xticks(range(len(nets)), nets, fontsize=8)
+                ax.set_xlim(-0.4, len(nets) - 0.6)
+                ax.grid(True, which="both", alpha=0.3)
+                ax.set_title(f"{dataset} wine, " + ("per-sample SGD" if B == "1" else f"batch {B}"),
+                             fontsize=10)
+                ax.set(xlabel="hidden layers" if r == len(datasets) - 1 else None,
+                       ylabel="ms per epoch (log)" if c == 0 else None)
+        fig.suptitle(f"Training time per epoch, every backend on the same work{on}", fontsize=10)
+        _legend_below(fig, axes.flat)
+        paths.append(save_figure(fig, out_dir / "speed_backends.png"))
     if scaling is not None and len(scaling):
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
         for ax, sweep in zip(axes, ("width", "depth")):
             for backend, g in scaling[scaling["sweep"] == sweep].groupby("backend", sort=False):
                 g = g.sort_values("n_weights")
-                ax.loglog(g["n_weights"], g["ms_median"], "o-", label=backend)
+                ax.loglog(g["n_weights"], g["ms_median"], label=backend, linewidth=1,
+                          **backend_style(backend))
             ax.set(title=f"{sweep} sweep ({'1 layer of 4…1024' if sweep == 'width' else '1…8 layers of 50'})",
                    xlabel="number of weights", ylabel="ms per epoch")
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend()
-        paths.append(save_figure(fig, out_dir / "speed_scaling.png", bbox_inches="tight"))
+        fig.suptitle(f"Scaling, red wine, per-sample SGD{on}", fontsize=10)
+        _legend_below(fig, axes)
+        paths.append(save_figure(fig, out_dir / "speed_scaling.png"))
     return paths
 
 
@@ -280,7 +306,7 @@ def cmd_compare(args):
             scaling.to_csv(f, index=False, float_format="%.6g")
     with atomic_write(out / "speed.md") as f:
         f.write(report)
-    figures(df, scaling, out / "figures")
+    figures(df, scaling, out / "figures", f"{env['cpu']}, {args.threads} thread(s) per engine")
     if args.json:
         print(json.dumps({"environment": env, "rows": df.to_dict(orient="records"),
                           "scaling": [] if scaling is None else scaling.to_dict(orient="records")},
@@ -292,7 +318,13 @@ def cmd_compare(args):
 
 
 def add_parser(sub):
-    p = sub.add_parser("compare", help="time every backend on the same training work")
+    p = sub.add_parser("compare", help="time every backend on the same training work",
+                       description="Train every backend from the same initial weights in the same "
+                                   "sample order, time its epochs (one thread per engine, after a "
+                                   "JIT warm-up), check that all end with the same weights, and "
+                                   "write OUT/speed.csv, speed.md and OUT/figures/speed_*.png.",
+                       epilog="example:\n  ffnbench compare --no-scaling --datasets white "
+                              "--out build/speed")
     p.add_argument("--backends", default=",".join(impls.BACKENDS), help="comma-separated (default all)")
     p.add_argument("--hidden", action="append",
                    help="an architecture, e.g. 50,30,20,10,5; repeat the option for several "
@@ -305,6 +337,7 @@ def add_parser(sub):
                    help="threads for every engine, BLAS and torch (default %(default)s: per core)")
     p.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the width/depth scaling study (default on)")
-    p.add_argument("--out", default="results", help="directory for speed.csv/.md and figures/")
+    p.add_argument("--out", default="results",
+                   help="directory for speed.csv/.md and figures/ (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_compare)

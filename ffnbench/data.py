@@ -9,7 +9,9 @@ import pandas as pd
 
 from .errors import UserError
 
-PACKAGED = Path(__file__).parent / "datasets"
+# the CSVs live in the repository's top-level datasets/; a wheel maps them into the package
+PACKAGED = next((d for d in (Path(__file__).parent / "datasets", Path(__file__).parents[1] / "datasets")
+                 if d.is_dir()), Path(__file__).parents[1] / "datasets")
 FILES = {  # dataset -> (file name, sha256 of the original UCI file)
     "red": ("winequality-red.csv",
             "4a402cf041b025d4566d954c3b9ba8635a3a8a01e039005d97d6a710278cf05e"),

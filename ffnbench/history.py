@@ -17,20 +17,15 @@ from pathlib import Path
 
 import impls
 
+from .config import parse_choices
 from .errors import UserError
 from .fileio import ensure_dir, save_figure
+from .style import backend_style
 
 TIME_EPOCH = "bench_epoch.TimeEpoch.time_epoch"  # (backend, hidden, dataset) -> seconds
 TIME_MINIBATCH = "bench_epoch.TimeMiniBatchEpoch.time_epoch"  # (backend, hidden, dataset, batch)
 TEST_MSE = "bench_quality.TrackQuality.track_test_mse"  # (backend, hidden) -> test MSE
 EPOCHS_TO_TARGET = "bench_quality.TrackQuality.track_epochs_to_target"  # (backend, hidden)
-
-STYLE = {  # overlapping points stay visible: big hollow markers behind small full ones
-    "python": dict(marker="o", markersize=10, fillstyle="none", color="tab:blue"),
-    "numpy": dict(marker="s", markersize=7, fillstyle="none", color="tab:orange"),
-    "numba": dict(marker="^", markersize=6, color="tab:green"),
-    "torch": dict(marker="x", markersize=6, color="tab:red"),
-}
 
 
 @dataclass
@@ -91,6 +86,14 @@ def _git_order(results_dir, commits):
     return order if all(c in order for c in commits) else {}
 
 
+def _record_hint():
+    """How to get asv results, in terms that work where the command is run."""
+    if Path("Makefile").is_file() and Path("asv.conf.json").is_file():  # in a clone
+        return "record them first: make history, see docs/asv.md"
+    return ("run it in a clone of the ffnbench repository, which holds them in results/asv, "
+            "or point --results at an asv results directory")
+
+
 def load_runs(results_dir, machine=None):
     """(machine name, [Run, ...] in commit order) from an asv results directory.
 
@@ -98,10 +101,10 @@ def load_runs(results_dir, machine=None):
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
-        raise UserError(f"{results_dir}: no such directory (record results first: make history)")
+        raise UserError(f"{results_dir}: no such directory ({_record_hint()})")
     machines = _machines(results_dir)
     if not machines:
-        raise UserError(f"{results_dir}: holds no asv results (record them first: make history)")
+        raise UserError(f"{results_dir}: holds no asv results ({_record_hint()})")
     if machine is None:
         if len(machines) > 1:
             raise UserError(f"{results_dir} holds results of several machines "
@@ -147,99 +150,148 @@ def _axis_values(combos, i):
     return list(dict.fromkeys(c[i] for c in combos))
 
 
-def _commit_axis(ax, runs):
-    step = max(1, math.ceil(len(runs) / 40))  # at most ~40 labels
+def _backends(runs, benchmark):
+    """The registered backends first, then any other the results hold (e.g. a removed one)."""
+    return list(dict.fromkeys([*impls.BACKENDS, *(c[0] for c in _params(runs, benchmark))]))
+
+
+MAX_COMMIT_LABELS = 12
+
+
+def _commit_axis(ax, runs, bottom):
+    """Every k-th commit labelled (short hash), so at most MAX_COMMIT_LABELS labels."""
+    step = max(1, math.ceil(len(runs) / MAX_COMMIT_LABELS))
     ticks = list(range(0, len(runs), step))
-    ax.set_xticks(ticks, [runs[i].label for i in ticks], rotation=90, fontsize=6)
+    ax.set_xticks(ticks, [runs[i].commit[:7] for i in ticks], rotation=45, ha="right", fontsize=7)
+    ax.set_xticks(range(len(runs)), minor=True)
     ax.set_xlim(-0.5, len(runs) - 0.5)
     ax.grid(True, alpha=0.3)
+    if bottom:
+        ax.set_xlabel(f"commit, oldest to newest ({len(runs)} commits"
+                      + (f"; every {step}th labelled)" if step > 1 else ")"), fontsize=8)
 
 
-def _plot_backends(ax, runs, benchmark, rest):
-    """One line per backend of benchmark values at params (backend, *rest)."""
+def _same(a, b):
+    return all((math.isnan(x) and math.isnan(y)) or abs(x - y) <= 1e-12 * max(abs(x), abs(y), 1.0)
+               for x, y in zip(a, b))
+
+
+def _plot_backends(ax, runs, benchmark, rest, bottom=True):
+    """One line per backend of benchmark values at params (backend, *rest); backends whose
+    values are all identical share one black line, labelled with their names."""
     x = range(len(runs))
-    drawn = False
-    for backend in impls.BACKENDS:
+    groups = []  # [names, values]: identical series drawn once, so none hides another
+    for backend in _backends(runs, benchmark):
         y = series(runs, benchmark, (backend, *rest))
         if all(math.isnan(v) for v in y):
             continue
-        ax.plot(x, y, label=backend, linewidth=1, **STYLE.get(backend, {"marker": "."}))
-        drawn = True
-    if not drawn:
+        same = next((g for g in groups if _same(g[1], y)), None)
+        if same:
+            same[0].append(backend)
+        else:
+            groups.append([[backend], y])
+    for names, y in groups:
+        if len(names) == 1:
+            ax.plot(x, y, label=names[0], linewidth=1, markersize=4, **backend_style(names[0]))
+        else:
+            ax.plot(x, y, label="several backends, identical values", color="black", marker=".",
+                    markersize=4, linewidth=1.5)
+            ax.annotate(" = ".join(names), (x[-1], y[-1]), xytext=(-4, 6), textcoords="offset points",
+                        ha="right", fontsize=7)
+    if not groups:
         ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
-    _commit_axis(ax, runs)
+    _commit_axis(ax, runs, bottom)
 
 
-def _grid(rows, cols, title, machine, runs):
+def _grid(rows, cols, title, machines):
+    """A figure with len(rows) x (len(cols) x machines) panels and a legend below them."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    width = max(4.6, 0.2 * min(len(runs), 40))  # per panel: room for one label per commit
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(width * len(cols), 3.4 * len(rows) + 1.8),
-                             squeeze=False, sharex=True)
-    env = runs[0].env if len(runs[0].env) <= 70 else runs[0].env[:67] + "..."
-    fig.suptitle(f"{title}\nasv results of {len(runs)} commits on machine '{machine}', "
-                 f"environment {env}", fontsize=10)
+    n = len(cols) * len(machines)
+    fig, axes = plt.subplots(len(rows), n, figsize=(max(4.2 * n, 7), 2.9 * len(rows) + 1.6),
+                             squeeze=False, sharex="col", layout="constrained")
+    where = "; ".join(f"'{m}' ({len(r)} commits, {r[0].commit[:7]} .. {r[-1].commit[:7]})"
+                      for m, r in machines.items())
+    fig.suptitle(f"{title}\nasv results of machine {where}", fontsize=10)
     return fig, axes
 
 
-def _save(fig, path):
-    fig.tight_layout()
+def _panels(machines, cols):
+    """(panel column, machine, its runs, col) for every machine, side by side."""
+    return [(k * len(cols) + c, m, runs, col) for k, (m, runs) in enumerate(machines.items())
+            for c, col in enumerate(cols)]
+
+
+def _save(fig, axes, path):
+    labels = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(label, h)
+    fig.legend(labels.values(), labels.keys(), loc="outside lower center",
+               ncol=min(len(labels), 6), fontsize=8, frameon=False)
     return save_figure(fig, path)
 
 
-def _time_panels(axes, runs, benchmark, rows, cols, params, title):
-    """One log-scale panel of seconds per epoch per (row, col); params(row, col) is the
-    benchmark's parameters after the backend, title(row, col) the panel's title."""
+def _time_panels(fig_axes, machines, benchmark, rows, cols, params, title):
+    """One log-scale panel of seconds per epoch per (row, machine, col); params(row, col) is
+    the benchmark's parameters after the backend, title(row, col) the panel's title."""
+    several = len(machines) > 1
     for r, row in enumerate(rows):
-        for c, col in enumerate(cols):
-            ax = axes[r][c]
-            _plot_backends(ax, runs, benchmark, params(row, col))
+        for c, machine, runs, col in _panels(machines, cols):
+            ax = fig_axes[r][c]
+            _plot_backends(ax, runs, benchmark, params(row, col), bottom=r == len(rows) - 1)
             ax.set_yscale("log")
-            ax.set_title(title(row, col), fontsize=9)
+            ax.set_title((f"{machine} · " if several else "") + title(row, col), fontsize=9)
             if c == 0:
                 ax.set_ylabel("seconds per epoch (log)")
-    axes[0][0].legend(fontsize=8)
 
 
-def plot_seconds_per_epoch(runs, machine, path):
-    combos = _params(runs, TIME_EPOCH)
+def _all_params(machines, benchmark):
+    return list(dict.fromkeys(c for runs in machines.values() for c in _params(runs, benchmark)))
+
+
+def plot_seconds_per_epoch(machines, path):
+    combos = _all_params(machines, TIME_EPOCH)
     archs, datasets = _axis_values(combos, 1), _axis_values(combos, 2)
     fig, axes = _grid(datasets, archs, "Seconds per epoch, per-sample SGD (asv time_epoch, median; "
-                      "lower is better)", machine, runs)
-    _time_panels(axes, runs, TIME_EPOCH, datasets, archs, lambda dataset, arch: (arch, dataset),
+                      "lower is better)", machines)
+    _time_panels(axes, machines, TIME_EPOCH, datasets, archs, lambda dataset, arch: (arch, dataset),
                  lambda dataset, arch: f"hidden {arch.replace('-', ',')} · {dataset} wine")
-    return _save(fig, path)
+    return _save(fig, axes, path)
 
 
-def plot_minibatch(runs, machine, path, dataset="white"):
-    combos = [c for c in _params(runs, TIME_MINIBATCH) if c[2] == dataset]
+def plot_minibatch(machines, path, dataset="white"):
+    combos = [c for c in _all_params(machines, TIME_MINIBATCH) if c[2] == dataset]
     archs, batches = _axis_values(combos, 1), _axis_values(combos, 3)
     fig, axes = _grid(batches, archs, f"Seconds per epoch, mini-batch SGD on {dataset} wine "
-                      "(asv time_epoch; gaps: commits before mini-batch training)", machine, runs)
-    _time_panels(axes, runs, TIME_MINIBATCH, batches, archs,
+                      "(asv time_epoch; gaps: commits before mini-batch training)", machines)
+    _time_panels(axes, machines, TIME_MINIBATCH, batches, archs,
                  lambda batch, arch: (arch, dataset, batch),
                  lambda batch, arch: f"hidden {arch.replace('-', ',')} · batch {batch}")
-    return _save(fig, path)
+    return _save(fig, axes, path)
 
 
-def plot_test_mse(runs, machine, path):
-    archs = _axis_values(_params(runs, TEST_MSE), 1)
-    rows = [(TEST_MSE, "test MSE after the fixed epochs"),
-            (EPOCHS_TO_TARGET, "epochs until validation MSE ≤ target")]
+def plot_test_mse(machines, path):
+    from matplotlib.ticker import MaxNLocator
+    archs = _axis_values(_all_params(machines, TEST_MSE), 1)
+    rows = [(TEST_MSE, "test MSE after 20 epochs"), (EPOCHS_TO_TARGET, "epochs until\nvalidation MSE ≤ target")]
     fig, axes = _grid(rows, archs, "Test error (asv track_*: red wine, seed 0, no early stopping; "
-                      "backends agree to round-off, so their points overlap)", machine, runs)
+                      "backends that agree to round-off share one line)", machines)
+    several = len(machines) > 1
     for r, (benchmark, ylabel) in enumerate(rows):
-        for c, arch in enumerate(archs):
+        for c, machine, runs, arch in _panels(machines, archs):
             ax = axes[r][c]
-            _plot_backends(ax, runs, benchmark, (arch,))
-            if benchmark == EPOCHS_TO_TARGET:
-                ax.yaxis.get_major_locator().set_params(integer=True)
-            ax.set_title(f"hidden {arch.replace('-', ',')}", fontsize=9)
+            _plot_backends(ax, runs, benchmark, (arch,), bottom=r == len(rows) - 1)
+            if benchmark == EPOCHS_TO_TARGET:  # whole epochs: integer ticks, some room around
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+                lo, hi = ax.get_ylim()
+                ax.set_ylim(math.floor(lo + 0.5) - 1.5, math.ceil(hi - 0.5) + 1.5)
+            ax.set_title((f"{machine} · " if several else "") + f"hidden {arch.replace('-', ',')}",
+                         fontsize=9)
             if c == 0:
                 ax.set_ylabel(ylabel)
-    axes[0][0].legend(fontsize=8)
-    return _save(fig, path)
+    return _save(fig, axes, path)
 
 
 FIGURES = (  # (file name, benchmark it needs, plot function, required)
@@ -250,31 +302,42 @@ FIGURES = (  # (file name, benchmark it needs, plot function, required)
 
 
 def draw(results_dir, out_dir, machine=None):
-    """Draw every figure the results allow; returns the paths written."""
-    machine, runs = load_runs(results_dir, machine)
+    """Draw every figure the results allow, machines side by side ('a,b'); returns
+    ({machine: runs}, the paths written)."""
+    names = [None] if machine is None else list(parse_choices(machine, "machine"))
+    machines = dict(load_runs(results_dir, name) for name in names)
     for _, benchmark, _, required in FIGURES:
-        if required and not _params(runs, benchmark):
-            raise UserError(f"{results_dir}: no results of {benchmark} for machine '{machine}'")
+        for name, runs in machines.items():
+            if required and not _params(runs, benchmark):
+                raise UserError(f"{results_dir}: no results of {benchmark} for machine '{name}'")
     out_dir = Path(out_dir)
     ensure_dir(out_dir, "--out")
     written = []
-    for name, benchmark, plot, _ in FIGURES:
-        if any(not math.isnan(v) for run in runs for v in run.results.get(benchmark, {}).values()):
-            written.append(plot(runs, machine, out_dir / name))
-    return machine, runs, written
+    for fname, benchmark, plot, _ in FIGURES:
+        if any(not math.isnan(v) for runs in machines.values() for run in runs
+               for v in run.results.get(benchmark, {}).values()):
+            written.append(plot(machines, out_dir / fname))
+    return machines, written
 
 
 def cmd_history(args):
-    machine, runs, written = draw(args.results, args.out, args.machine)
-    print(f"{len(runs)} commits of machine '{machine}' "
-          f"({runs[0].commit[:8]} .. {runs[-1].commit[:8]}):")
+    machines, written = draw(args.results, args.out, args.machine)
+    for machine, runs in machines.items():
+        print(f"{len(runs)} commits of machine '{machine}' "
+              f"({runs[0].commit[:8]} .. {runs[-1].commit[:8]}):")
     for path in written:
         print(f"  wrote {path}")
 
 
 def add_parser(sub):
-    p = sub.add_parser("history", help="draw the asv history (speed and test error per commit)")
+    p = sub.add_parser("history", help="draw the asv history (speed and test error per commit)",
+                       description="Draw the asv results (speed and test error of every backend "
+                                   "across commits) as PNG figures; nothing is measured. Record "
+                                   "results first with asv (see docs/asv.md).",
+                       epilog="example:\n  ffnbench history --machine ffnbench-ref-2core "
+                              "--out build/figures")
     p.add_argument("--results", default="results/asv", help="asv results directory (default %(default)s)")
     p.add_argument("--out", default="results/figures", help="directory for the PNGs (default %(default)s)")
-    p.add_argument("--machine", help="whose results to draw (needed when there are several)")
+    p.add_argument("--machine", help="whose results to draw, e.g. NAME or NAME1,NAME2 side by "
+                                     "side (needed when there are several)")
     p.set_defaults(func=cmd_history)

@@ -1,4 +1,4 @@
-"""`ffnbench table`: the published wine-quality table (PROTOCOL.md section 1), rerun over
+"""`ffnbench table`: the published wine-quality table (reference/seed_table.csv), rerun over
 seeds under two protocols, next to a mean predictor and least squares on the same splits.
 
 Every run is a TrainConfig whose seed is the seed index, so all settings, both protocols
@@ -230,8 +230,8 @@ def render_markdown(spec, table):
         "",
         f"Each setting is trained on {spec.seeds} seed(s) per dataset; seed *i* fixes the "
         "70/15/15 split, the initial weights and the sample order, and is the same for every "
-        "setting, both protocols and the baselines. Per-sample SGD with L2 on the weights "
-        f"(PROTOCOL.md §1), at most {spec.epochs} epochs, early stopping once the validation "
+        "setting, both protocols and the baselines. Per-sample SGD with L2 on the weights, "
+        f"at most {spec.epochs} epochs, early stopping once the validation "
         f"MSE has not improved for {spec.patience} epochs (the best weights are restored). "
         "**Ours** is the test MSE as mean ± sd (min–max) over the seeds that did not diverge; "
         "**div** counts the runs that ended in NaN/inf. **Verdict**: *reproduced* when the "
@@ -384,11 +384,14 @@ def cmd_table(args):
 
 
 def add_parser(sub):
-    p = sub.add_parser("table", help="reproduce the published wine-quality table (PROTOCOL.md §1)",
+    p = sub.add_parser("table", help="reproduce the published wine-quality table",
                        description="Train every setting of the published table on both wine "
                                    "datasets over several seeds, with early stopping; write "
                                    "OUT/table.csv and OUT/table.md. Finished runs are cached, so "
-                                   "an interrupted run resumes where it stopped.")
+                                   "an interrupted run resumes where it stopped.",
+                       epilog="example (two rows of the table, then checked against the committed "
+                              "results):\n  ffnbench table --settings 7,8 --out build/try\n"
+                              "  ffnbench verify build/try results")
     p.add_argument("--seeds", type=int, default=5, help="seeds (splits) per setting (default %(default)s)")
     p.add_argument("--backend", default="numba",
                    help=f"{' | '.join(impls.BACKENDS)}; results are the same (default %(default)s)")

@@ -3,6 +3,7 @@ passes, and asv.conf.json pins the same engines as requirements.txt."""
 import importlib
 import inspect
 import itertools
+import json
 import math
 import re
 import subprocess
@@ -142,3 +143,37 @@ def test_machine_registration_refuses_another_computers_name(tmp_path, monkeypat
     ok = run("mine")
     assert ok.returncode == 0, ok.stderr
     assert "mine" in (tmp_path / ".asv-machine.json").read_text()
+
+
+@pytest.mark.parametrize("field, value", [("cpu_model", "999"), ("cpu_family", "1"),
+                                          ("cpu_isa", "avx2 fma avx sse4_2"),
+                                          ("blas", "openblas Zen"), ("cpu", "Other CPU")])
+def test_machine_check_refuses_another_cpu_model_or_instruction_set(tmp_path, monkeypatch, field, value):
+    """A machine.json that records this very computer is accepted; change one identifying
+    field (CPU model, family, vector ISA, BLAS kernels, model name) and it is refused."""
+    pytest.importorskip("asv")
+    from asv.machine import Machine
+
+    from benchmarks import machine
+    monkeypatch.setenv("HOME", str(tmp_path))
+    here = dict(Machine.get_defaults(), machine="ref", **machine.identity())
+    (tmp_path / "asv" / "ref").mkdir(parents=True)
+    record = tmp_path / "asv" / "ref" / "machine.json"
+    record.write_text(json.dumps(here))
+    machine.main("ref", str(tmp_path / "asv"))  # the same computer: accepted
+    assert "ref" in (tmp_path / ".asv-machine.json").read_text()
+    record.write_text(json.dumps(dict(here, **{field: value})))
+    with pytest.raises(SystemExit) as refused:
+        machine.main("ref", str(tmp_path / "asv"))
+    message = str(refused.value.code)
+    assert message.startswith("this computer is not 'ref'") and f"recorded {value!r}" in message
+    assert "ASV_MACHINE=" in message and "\n" not in message
+
+
+def test_machine_identity_reads_cpuinfo():
+    from benchmarks import machine
+    info = machine.identity({"cpu family": "25", "model": "17",
+                             "flags": "fpu sse4_2 avx avx2 fma avx512f avx512bw"})
+    assert (info["cpu_family"], info["cpu_model"]) == ("25", "17")
+    assert info["cpu_isa"] == "avx512f avx2 fma avx sse4_2"
+    assert machine.identity({"flags": "sse4_2 avx avx2 fma"})["cpu_isa"] == "avx2 fma avx sse4_2"

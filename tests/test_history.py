@@ -109,7 +109,8 @@ def test_the_environment_with_most_commits_is_drawn(results):
 
 def test_draw_writes_the_figures(results, tmp_path):
     out = tmp_path / "figs"
-    machine, runs, written = history.draw(results, out)
+    machines, written = history.draw(results, out)
+    assert list(machines) == ["m1"]
     names = sorted(p.name for p in written)
     assert names == ["history_seconds_per_epoch.png", "history_test_mse.png"]  # no mini-batch data
     for p in written:
@@ -164,3 +165,40 @@ def test_an_out_that_is_a_file_is_one_line(results, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--out" in err and "cannot create the directory" in err
     assert err.count("\n") == 1
+
+
+def test_several_machines_side_by_side(results, tmp_path, capsys):
+    write(results, "m2", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 5.0))
+    machines, written = history.draw(results, tmp_path / "f", "m1,m2")
+    assert {m: len(r) for m, r in machines.items()} == {"m1": 3, "m2": 1}
+    assert len(written) == 2
+    assert cli.main(["history", "--results", str(results), "--out", str(tmp_path / "g"),
+                     "--machine", "m1,m3"]) == 2
+    assert "no results for machine 'm3'" in capsys.readouterr().err
+
+
+def test_the_hint_fits_where_the_command_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not a clone: no Makefile to run
+    with pytest.raises(UserError, match="clone of the ffnbench repository") as e:
+        history.load_runs(tmp_path / "asv")
+    assert "make history" not in str(e.value)
+    (tmp_path / "Makefile").write_text("")
+    (tmp_path / "asv.conf.json").write_text("{}")
+    with pytest.raises(UserError, match="make history"):
+        history.load_runs(tmp_path / "asv")
+
+
+def test_identical_series_share_one_line_and_every_backend_keeps_its_style():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from ffnbench.style import backend_style
+    runs = [history.Run(c * 40, None, "env", {"b": {("numpy",): v, ("numba",): v, ("torch",): v + 1}})
+            for c, v in (("a", 1.0), ("b", 2.0))]
+    fig, ax = plt.subplots()
+    history._plot_backends(ax, runs, "b", ())
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"several backends, identical values", "torch"}
+    assert lines["torch"].get_color() == backend_style("torch")["color"]
+    assert [t.get_text() for t in ax.texts] == ["numpy = numba"]
+    plt.close(fig)

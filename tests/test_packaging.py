@@ -1,4 +1,5 @@
 """A non-editable install (asv builds wheels) carries the data and both packages."""
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -8,8 +9,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_carries_the_datasets_and_the_backends(tmp_path):
+    # from a copy without build/: setuptools never deletes stale files there, so a wheel
+    # built in place could carry a layout the sources no longer have
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        "build", ".git", ".venv", ".cache", "results", "__pycache__", "*.egg-info", ".asv"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path),
-                    str(ROOT)], check=True, capture_output=True)
+                    str(src)], check=True, capture_output=True)
     wheel, = tmp_path.glob("ffnbench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for path in ("ffnbench/datasets/winequality-red.csv", "ffnbench/datasets/winequality-white.csv",
@@ -17,4 +23,5 @@ def test_wheel_carries_the_datasets_and_the_backends(tmp_path):
         assert path in names, path
     with zipfile.ZipFile(wheel) as z:
         assert z.read("ffnbench/datasets/winequality-red.csv") == (
-            ROOT / "ffnbench/datasets/winequality-red.csv").read_bytes()
+            ROOT / "datasets/winequality-red.csv").read_bytes()
+    assert "ffnbench/datasets/README.md" in names  # the licence travels with the data
