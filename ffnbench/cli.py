@@ -1,19 +1,26 @@
 """The `ffnbench` command line."""
 import argparse
 import json
+import math
+import os
+import signal
 import sys
 import warnings
 from dataclasses import fields
 
-import numpy as np
+try:  # the heavy imports (numpy, pandas, torch's registry): Ctrl-C here is one line too
+    import numpy as np
 
-from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS
+    from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS
 
-from . import compare, harness, history
-from . import table as table_cmd
-from .config import DATASETS, DEVICES, INITS, SCALINGS, TASK_LOSSES, TrainConfig
-from .errors import UserError
-from .fileio import atomic_write, check_writable_dir
+    from . import compare, harness, history
+    from . import table as table_cmd
+    from .config import DATASETS, DEVICES, INITS, SCALINGS, TASK_LOSSES, TrainConfig
+    from .errors import UserError
+    from .fileio import atomic_write, check_writable_dir
+except KeyboardInterrupt:
+    print("ffnbench: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 class Parser(argparse.ArgumentParser):
@@ -100,26 +107,49 @@ def _seeds_text(results, summary):
     return "\n".join(lines)
 
 
+def _finite_or_none(x):
+    if isinstance(x, dict):
+        return {k: _finite_or_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_none(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def to_json(obj):
+    """Valid JSON: a number that is not finite (NaN, inf) is written as null."""
+    return json.dumps(_finite_or_none(obj), indent=2, allow_nan=False)
+
+
 def cmd_train(args):
     config = _config(args)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     if args.seeds > 1:
-        if args.save_weights:
+        if args.save_weights is not None:
             raise UserError("--save-weights saves one run: use it without --seeds")
         results = harness.train_seeds(config, args.seeds)
         summary = harness.seed_summary(results)
-        print(json.dumps({"runs": results, "summary": summary}, indent=2) if args.json
+        print(to_json({"runs": results, "summary": summary}) if args.json
               else _seeds_text(results, summary))
         return
-    if args.save_weights:
-        check_writable_dir(args.save_weights)
+    if args.save_weights is not None:
+        check_writable_dir(args.save_weights, "--save-weights")
     result, weights = harness.train(config)
-    if args.save_weights:
+    failed = None
+    if args.save_weights is not None:
         arrays = {f"{k}{l + 1}": a for l, wb in enumerate(weights) for k, a in zip("Wb", wb)}
-        with atomic_write(args.save_weights, "wb") as f:
-            np.savez(f, **arrays)
-    print(json.dumps(result, indent=2) if args.json else _summary(result))
+        try:
+            with atomic_write(args.save_weights, "wb") as f:
+                np.savez(f, **arrays)
+        except UserError as e:  # the run is done: print it, then report the failed write
+            failed = e
+    print(to_json(result) if args.json else _summary(result))
+    if failed:
+        raise UserError(f"--save-weights {failed}; the result above is complete")
 
 
 def build_parser():
@@ -140,25 +170,70 @@ def build_parser():
     return parser
 
 
+_WARNED = set()
+
+
 def _warning_line(message, category, *_args, **_kw):
-    print(f"ffnbench: warning: {message}", file=sys.stderr)
+    """Each warning once, as one line (the same warning may come from several call sites)."""
+    if str(message) not in _WARNED:
+        _WARNED.add(str(message))
+        print(f"ffnbench: warning: {message}", file=sys.stderr)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds like Ctrl-C, so workers and their semaphores are cleaned up."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _quiet_stdout():
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), sys.stdout.fileno())
 
 
 def main(argv=None):
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as e:  # usage errors (one line, see Parser) and --help
-        return e.code
-    warnings.showwarning = _warning_line
-    try:
-        args.func(args)
-    except UserError as e:
-        print(f"ffnbench: error: {e}", file=sys.stderr)
-        return 2
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # usage errors (one line, see Parser) and --help
+            return e.code
+        warnings.showwarning = _warning_line
+        if argv is None and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # the command
+            signal.signal(signal.SIGTERM, _terminate)
+        try:
+            args.func(args)
+            sys.stdout.flush()  # a write error on stdout shows here, not at exit
+        except UserError as e:
+            print(f"ffnbench: error: {e}", file=sys.stderr)
+            return 2
+    except Terminated:
+        print("ffnbench: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("ffnbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ffnbench ... | head`: the reader has gone; end quietly
+        _quiet_stdout()
+        return 141
+    except OSError as e:
+        if e.filename is not None or not _stdout_failed():
+            raise
+        _quiet_stdout()
+        print(f"ffnbench: error: cannot write the output ({e.strerror})", file=sys.stderr)
+        return 1
     return 0
+
+
+def _stdout_failed():
+    """Whether stdout is what failed (the only OSError main turns into one line)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return False
 
 
 if __name__ == "__main__":
