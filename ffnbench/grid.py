@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 import warnings
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (FIRST_COMPLETED, Executor, Future, InvalidStateError,
+                                ProcessPoolExecutor, wait)
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
@@ -208,15 +209,60 @@ class _ProcessPool(ProcessPoolExecutor):
         super().__init__(max_workers=jobs, mp_context=context, initializer=_worker_init,
                          initargs=(lifeline,))
 
+    def submit(self, fn, /, *args, **kwargs):
+        # The processes a submit starts (forkserver, workers) inherit a blocked SIGINT: a
+        # Ctrl-C at the terminal, sent to the whole process group, then reaches only this
+        # process, which stops them (kill_workers) instead of each printing a traceback.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def kill_workers(self):
+        """Ctrl-C / SIGTERM: end the workers now and wait for them, so none is left starting
+        up (it would print a traceback once this process has removed the pool's semaphores);
+        their runs were in flight, so nothing finished is lost."""
+        for p in list((self._processes or {}).values()):
+            p.kill()
+        for p in list((self._processes or {}).values()):
+            p.join(timeout=5)
+
+
+def _quiet_pool_shutdown():
+    """Two harmless messages of a process pool that is stopped early, silenced:
+    - the resource tracker (a helper process that removes the pool's semaphores once this
+      process is gone, even after kill -9) warns that it is removing them: it inherits
+      this interpreter's -W options, so one is added before it starts;
+    - CPython 3.11's pool thread raises InvalidStateError when a worker dies (Ctrl-C reaches
+      the whole process group) after the parent cancelled its queued tasks; nothing is lost.
+    """
+    quiet = "ignore:resource_tracker:UserWarning"
+    if quiet not in sys.warnoptions:
+        sys.warnoptions.append(quiet)
+    previous = threading.excepthook
+
+    def hook(args):
+        if not (args.exc_type is InvalidStateError
+                and type(args.thread).__name__ == "_ExecutorManagerThread"):
+            previous(args)
+
+    if getattr(previous, "__name__", "") != "hook":
+        threading.excepthook = hook
+
 
 def make_executor(jobs):
     """The in-process executor for one job, else a pool of `jobs` worker processes."""
     if jobs == 1:
         return InlineExecutor()
+    _quiet_pool_shutdown()
     # forkserver: workers start clean (no inherited threads or locks) on every platform
     # that has it; they import the backend once and keep it for all their runs
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return _ProcessPool(jobs, multiprocessing.get_context(method))
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":  # it would import __main__ (this CLI) while Ctrl-C still
+        context.set_forkserver_preload([])  # reaches it: a second "interrupted" line
+    return _ProcessPool(jobs, context)
 
 
 def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
@@ -251,6 +297,10 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
                                     "resume from the cache") from None
                 cache.put(keys[i], key_fields(configs[i]), results[i])
                 bar.update(1)
+    except KeyboardInterrupt:
+        if isinstance(executor, _ProcessPool):
+            executor.kill_workers()
+        raise
     finally:
         for future in running:
             future.cancel()

@@ -343,11 +343,15 @@ def run_table(spec, out="results", cache_dir=".cache/table", fresh=False, jobs=N
         executor.shutdown(wait=False, cancel_futures=True)
     table = aggregate(spec, runs_frame(plan, results), baseline_runs(spec.datasets, spec.seeds))
     report = render_markdown(spec, table)  # rendered before any file is written
-    ensure_dir(out, "--out")
-    with atomic_write(out / "table.csv") as f:
-        table.to_csv(f, index=False, float_format="%.6g")
-    with atomic_write(out / "table.md") as f:
-        f.write(report)
+    try:
+        ensure_dir(out, "--out")
+        with atomic_write(out / "table.csv") as f:
+            table.to_csv(f, index=False, float_format="%.6g")
+        with atomic_write(out / "table.md") as f:
+            f.write(report)
+    except UserError as e:  # every finished run is in the cache already
+        raise UserError(f"{e}; all {len(plan)} runs are kept in the cache {cache.root}: "
+                        "run the same command again to write the report") from None
     print(f"{len(plan)} runs: {n_cached} from the cache ({cache.root}), {len(plan) - n_cached} "
           f"trained; wrote {out / 'table.csv'} and {out / 'table.md'} in "
           f"{time.perf_counter() - t0:.1f} s", file=log)
