@@ -1,14 +1,13 @@
 """The `ffnbench` command line."""
 import argparse
-import json
-import math
+import errno
 import os
 import signal
 import sys
 import warnings
 from dataclasses import fields
 
-try:  # the heavy imports (numpy, pandas, torch's registry): Ctrl-C here is one line too
+try:  # the heavy imports (numpy, pandas, the commands): Ctrl-C here is one line too
     import numpy as np
 
     from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS
@@ -17,7 +16,7 @@ try:  # the heavy imports (numpy, pandas, torch's registry): Ctrl-C here is one 
     from . import table as table_cmd
     from .config import DATASETS, DEVICES, INITS, SCALINGS, TASK_LOSSES, TrainConfig
     from .errors import UserError
-    from .fileio import atomic_write, check_writable_dir
+    from .fileio import atomic_write, check_writable_dir, to_json
 except KeyboardInterrupt:
     print("ffnbench: interrupted", file=sys.stderr)
     sys.exit(130)
@@ -107,23 +106,6 @@ def _seeds_text(results, summary):
     return "\n".join(lines)
 
 
-def _finite_or_none(x):
-    if isinstance(x, dict):
-        return {k: _finite_or_none(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite_or_none(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
-def to_json(obj):
-    """Valid JSON: a number that is not finite (NaN, inf) is written as null."""
-    return json.dumps(_finite_or_none(obj), indent=2, allow_nan=False)
-
-
 def cmd_train(args):
     config = _config(args)
     if args.seeds < 1:
@@ -188,10 +170,16 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
+
+
 def _quiet_stdout():
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), sys.stdout.fileno())
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (tests) or closed
+        pass
 
 
 def main(argv=None):
@@ -218,22 +206,13 @@ def main(argv=None):
     except BrokenPipeError:  # `ffnbench ... | head`: the reader has gone; end quietly
         _quiet_stdout()
         return 141
-    except OSError as e:
-        if e.filename is not None or not _stdout_failed():
+    except OSError as e:  # files are UserErrors (fileio, data): this is stdout failing
+        if e.filename is not None or e.errno not in _OUTPUT_ERRNOS:
             raise
         _quiet_stdout()
         print(f"ffnbench: error: cannot write the output ({e.strerror})", file=sys.stderr)
         return 1
     return 0
-
-
-def _stdout_failed():
-    """Whether stdout is what failed (the only OSError main turns into one line)."""
-    try:
-        sys.stdout.flush()
-    except OSError:
-        return True
-    return False
 
 
 if __name__ == "__main__":

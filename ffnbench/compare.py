@@ -4,7 +4,6 @@ Every backend starts from the same initial weights and trains the same epochs in
 sample order; the comparison only counts if they all end with the same weights.
 """
 import argparse
-import json
 import platform
 import sys
 import time
@@ -19,7 +18,7 @@ import impls
 from . import harness
 from .config import REGRESSION_DATASETS, TrainConfig, parse_batch_size, parse_choices, parse_hidden
 from .errors import UserError
-from .fileio import atomic_write, save_figure
+from .fileio import atomic_write, save_figure, to_json
 
 ARCHS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
 WIDTHS = (4, 16, 64, 256, 1024)  # scaling study: one hidden layer of this width ...
@@ -282,9 +281,8 @@ def cmd_compare(args):
         f.write(report)
     figures(df, scaling, out / "figures")
     if args.json:
-        print(json.dumps({"environment": env, "rows": df.to_dict(orient="records"),
-                          "scaling": [] if scaling is None else scaling.to_dict(orient="records")},
-                         indent=2))
+        print(to_json({"environment": env, "rows": df.to_dict(orient="records"),
+                       "scaling": [] if scaling is None else scaling.to_dict(orient="records")}))
     else:
         print(report)
     if not df["same_weights"].all():

@@ -2,6 +2,8 @@
 
 A target that exists must be a regular file (a device, FIFO or directory is never replaced),
 and every file-system error is one UserError line naming the path."""
+import json
+import math
 import os
 import stat
 import tempfile
@@ -72,6 +74,23 @@ def save_figure(fig, path, **savefig):
         fig.savefig(f, format="png", dpi=110, **savefig)
     plt.close(fig)
     return path
+
+
+def _finite_or_none(x):
+    if isinstance(x, dict):
+        return {k: _finite_or_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_none(v) for v in x]
+    if isinstance(x, float) or type(x).__name__.startswith("float"):  # numpy floats too
+        return float(x) if math.isfinite(x) else None
+    if type(x).__name__.startswith(("int", "uint")) and not isinstance(x, bool):
+        return int(x)
+    return x
+
+
+def to_json(obj):
+    """Valid JSON text: a number that is not finite (NaN, inf) is written as null."""
+    return json.dumps(_finite_or_none(obj), indent=2, allow_nan=False)
 
 
 def _umask():

@@ -158,3 +158,239 @@ def test_binary_or_foreign_encodings_are_one_line(data_dir, raw, message):
     _red(data_dir).write_bytes(raw)
     with pytest.raises(UserError, match=message):
         data.load("red", str(data_dir), allow_unverified=True)
+
+
+# --- classes 3 and 4: write paths ---------------------------------------------------------
+
+def test_save_weights_never_replaces_a_fifo_or_a_directory(capsys, tmp_path, monkeypatch):
+    from ffnbench import harness
+    monkeypatch.setattr(harness, "train", lambda *a, **k: pytest.fail("training started"))
+    fifo, directory = tmp_path / "fifo", tmp_path / "dir"
+    os.mkfifo(fifo)
+    directory.mkdir()
+    (tmp_path / "link").symlink_to(fifo)
+    for target, message in ((fifo, "not a regular file"), (tmp_path / "link", "not a regular file"),
+                            (directory, "a directory")):
+        code, out, err = train(capsys, *QUICK, "--save-weights", str(target))
+        assert code == 2 and out == "" and one_line(err) and message in err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and directory.is_dir()
+
+
+def test_save_weights_empty_name_is_an_error(capsys):
+    code, out, err = train(capsys, *QUICK, "--save-weights", "")
+    assert code == 2 and out == "" and one_line(err) and "empty file name" in err
+
+
+def test_failing_weights_write_keeps_the_result_and_the_old_file(capsys, tmp_path, monkeypatch):
+    target = tmp_path / "w.npz"
+    target.write_bytes(b"old")
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(np, "savez", full_disk)
+    code, out, err = train(capsys, "--backend", "numpy", *QUICK, "--json", "--save-weights", str(target))
+    assert code == 2 and one_line(err) and "No space left on device" in err
+    assert json.loads(out)["epochs_run"] == 2  # the finished run is printed
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
+
+
+def _cmd(*argv):
+    import sys
+    return [sys.executable, "-m", "ffnbench.cli", *argv]
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])}
+
+
+def test_file_size_limit_during_the_weights_write(tmp_path):
+    import resource
+    import subprocess
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+    p = subprocess.run(_cmd("train", "--backend", "numpy", *QUICK, "--json",
+                            "--save-weights", str(tmp_path / "w.npz")),
+                       capture_output=True, text=True, preexec_fn=limit, env=_env(), timeout=120)
+    assert p.returncode == 2 and one_line(p.stderr) and "File too large" in p.stderr
+    assert json.loads(p.stdout)["n_weights"] == 66 and list(tmp_path.iterdir()) == []
+
+
+def test_stdout_errors_end_in_one_line_or_quietly(tmp_path):
+    import subprocess
+    with open("/dev/full", "w") as full:
+        p = subprocess.run(_cmd("train", "--backend", "numpy", *QUICK, "--json"), stdout=full,
+                           stderr=subprocess.PIPE, text=True, env=_env(), timeout=120)
+    assert p.returncode == 1 and p.stderr == "ffnbench: error: cannot write the output " \
+                                             "(No space left on device)\n"
+    p = subprocess.Popen(_cmd("train", "--backend", "numpy", *QUICK, "--json"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=_env())
+    p.stdout.close()  # `| head -c 0`: the reader is gone before the output
+    assert p.wait(timeout=120) == 141 and p.stderr.read() == b""
+
+
+# --- class 5: the run cache ------------------------------------------------------------------
+
+def _small_grid(tmp_path):
+    from ffnbench import grid
+    from ffnbench.config import TrainConfig
+    configs = [TrainConfig(backend="numpy", dataset="red", hidden=(3,), epochs=2, patience=0, seed=s)
+               for s in (0, 1)]
+    cache = grid.Cache(tmp_path / "cache")
+    results, _ = grid.run_grid(configs, grid.InlineExecutor(), cache, progress=False)
+    return grid, configs, [cache.path(grid.cache_key(c)) for c in configs], results
+
+
+def _damage_list(p, other):
+    p.write_text("[1, 2]")
+
+
+def _damage_types(p, other):
+    e = json.loads(p.read_text())
+    e["result"]["epochs_run"] = "two"
+    p.write_text(json.dumps(e))
+
+
+def _damage_directory(p, other):
+    p.unlink()
+    p.mkdir()
+
+
+def _damage_forged(p, other):
+    e = json.loads(p.read_text())
+    e["result"]["test_mse"] = 0.001
+    p.write_text(json.dumps(e))
+
+
+def _damage_copied(p, other):
+    p.write_bytes(other.read_bytes())
+
+
+def _damage_truncated(p, other):
+    p.write_text(p.read_text()[:50])
+
+
+@pytest.mark.parametrize("damage", [_damage_list, _damage_types, _damage_directory, _damage_forged,
+                                    _damage_copied, _damage_truncated])
+def test_invalid_cache_entries_are_set_aside_and_redone(tmp_path, damage):
+    grid, configs, paths, first = _small_grid(tmp_path)
+    damage(paths[0], paths[1])
+    cache = grid.Cache(tmp_path / "cache")
+    with pytest.warns(UserWarning, match=f"{paths[0].name} set aside in .*invalid .*redone"):
+        again, n_cached = grid.run_grid(configs, grid.InlineExecutor(), cache, progress=False)
+    assert n_cached == 1 and len(cache.invalid) == 1
+    strip = lambda r: {k: v for k, v in r.items() if k not in grid.TIMING_KEYS}  # noqa: E731
+    assert [strip(r) for r in again] == [strip(r) for r in first]  # redone, the same numbers
+    assert len(list((tmp_path / "cache" / "invalid").iterdir())) == 1
+    assert grid.check_entry(json.loads(paths[0].read_text()), grid.key_fields(configs[0]))
+
+
+def grid_module():
+    from ffnbench import grid
+    return grid
+
+
+def test_table_report_write_failure_keeps_every_run(tmp_path, capsys, monkeypatch):
+    from ffnbench import table
+    argv = ["table", "--backend", "numpy", "--settings", "7", "--datasets", "red", "--seeds", "2",
+            "--epochs", "3", "--jobs", "1", "--no-progress", "--out", str(tmp_path / "out"),
+            "--cache-dir", str(tmp_path / "cache")]
+    real = table.atomic_write
+
+    def failing(path, mode="w"):
+        if path.name == "table.md":
+            raise UserError(f"{path}: cannot write (No space left on device)")
+        return real(path, mode)
+    monkeypatch.setattr(table, "atomic_write", failing)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot write (No space left on device); all 2 runs are kept in the cache" in err
+    entries = {p: p.read_bytes() for p in (tmp_path / "cache").glob("*.json")}
+    assert err.count("error") == 1 and len(entries) == 2
+    monkeypatch.setattr(table, "atomic_write", real)
+    monkeypatch.setattr(grid_module(), "run_task", lambda c: pytest.fail("a run was redone"))
+    assert cli.main(argv) == 0  # completes from the cache
+    assert {p: p.read_bytes() for p in entries} == entries
+    assert "| 7 | 10 | relu |" in (tmp_path / "out" / "table.md").read_text()
+
+
+def test_cache_dir_that_cannot_take_files_fails_before_any_run(tmp_path, capsys, monkeypatch):
+    from ffnbench import fileio, grid
+
+    def refuse(directory, name):
+        raise UserError(f"{name}: cannot write in {directory} (Read-only file system)")
+    monkeypatch.setattr(fileio, "probe_writable", refuse)
+    monkeypatch.setattr(grid, "run_grid", lambda *a, **k: pytest.fail("runs started"))
+    code = cli.main(["table", "--settings", "7", "--seeds", "1", "--datasets", "red",
+                     "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2 and one_line(err) and "Read-only file system" in err
+
+
+def test_probe_sees_a_directory_that_refuses_files(tmp_path):
+    from ffnbench import fileio
+    fileio.probe_writable(tmp_path, "--out")  # a writable one passes and leaves nothing
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(UserError, match="--out x: cannot write in .*nope"):
+        fileio.probe_writable(tmp_path / "nope", "--out x")
+
+
+# --- class 7: sizes that cannot fit ----------------------------------------------------------
+
+@pytest.mark.parametrize("hidden", ["100000,100000", "3000000000"])
+def test_sizes_that_cannot_fit_are_refused_before_allocating(capsys, monkeypatch, hidden):
+    from ffnbench import memory
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 10**9)
+    code, out, err = train(capsys, *QUICK, "--hidden", hidden)
+    assert code == 2 and out == "" and one_line(err)
+    assert f"--hidden {hidden} with numpy: training needs about" in err and "16 GB available" in err
+
+
+def test_memory_estimate_on_a_hand_checked_case():
+    from ffnbench import memory
+    from ffnbench.config import TrainConfig
+    c = TrainConfig(hidden=(5,))  # 11 -> 5 -> 1: 55 + 5 + 5 + 1 = 66 numbers of weights
+    n = {"train": 1119, "val": 239, "test": 241}
+    assert memory.estimate_bytes(c, (11, 5, 1), n) == 8 * (66 * 6 + 3 * 1 * 17 + 2 * 1119 * 17)
+    adam = TrainConfig(hidden=(5,), optimizer="adam", batch_size="full", backend="python")
+    assert memory.estimate_bytes(adam, (11, 5, 1), n) == 5 * 8 * (66 * 8 + 3 * 1119 * 17 + 2 * 1119 * 17)
+    with pytest.raises(UserError, match="needs about 0.0063 MB of memory"):
+        memory.check(c, (11, 5, 1), {"train": 10, "val": 2, "test": 2}, available=100)
+
+
+# --- class 8: damaged asv files -----------------------------------------------------------------
+
+def _asv_damages():
+    return {
+        "results is a list": lambda d: d.update(results=[]),
+        "commit_hash is a number": lambda d: d.update(commit_hash=12),
+        "date of 1e22": lambda d: d.update(date=1e22),
+        "params malformed": lambda d: next(iter(d["results"].values())).__setitem__(1, [5, "x"]),
+        "env_name null": lambda d: d.update(env_name=None),
+        "too few results": lambda d: next(iter(d["results"].values()))[0].pop(),
+        "not an object": lambda d: d.clear() or d.update(x=1),
+    }
+
+
+@pytest.mark.parametrize("name", list(_asv_damages()))
+def test_a_damaged_asv_file_is_named_and_skipped(tmp_path, capsys, name):
+    from test_history import result_file, write
+    r = tmp_path / "asv"
+    write(r, "m1", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 1.0))
+    bad = result_file("b" * 40, 1_700_000_200, 2.0)
+    _asv_damages()[name](bad)
+    write(r, "m1", "bbbbbbbb-env.json", bad)
+    code = cli.main(["history", "--results", str(r), "--out", str(tmp_path / "f")])
+    out, err = capsys.readouterr()
+    assert code == 0 and "1 commits of machine 'm1'" in out
+    assert one_line(err) and "bbbbbbbb-env.json: not an asv result file" in err and "skipped" in err
+
+
+# --- class 9: small ones -----------------------------------------------------------------------
+
+def test_cuda_fallback_warning_is_printed_once(capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: no fallback to check")
+    code, out, err = train(capsys, "--backend", "torch", "--device", "cuda", *QUICK[:-2], "--json")
+    assert code == 0 and err.count("CUDA is not available") == 1 and one_line(err)
