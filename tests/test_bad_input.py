@@ -394,3 +394,72 @@ def test_cuda_fallback_warning_is_printed_once(capsys):
         pytest.skip("CUDA present: no fallback to check")
     code, out, err = train(capsys, "--backend", "torch", "--device", "cuda", *QUICK[:-2], "--json")
     assert code == 0 and err.count("CUDA is not available") == 1 and one_line(err)
+
+
+# --- class 6 and 9: signals ---------------------------------------------------------------------
+
+def _table(tmp_path, jobs="2"):
+    return _cmd("table", "--backend", "numba", "--settings", "1,3,8", "--datasets", "red,white",
+                "--seeds", "3", "--jobs", jobs, "--no-progress", "--out", str(tmp_path / "out"),
+                "--cache-dir", str(tmp_path / "cache"))
+
+
+def _start(argv):
+    import subprocess
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(), start_new_session=True)  # its own group, as in a terminal
+
+
+def _wait_for_a_run(tmp_path, proc):
+    import time
+    deadline = time.monotonic() + 90
+    while not list((tmp_path / "cache").glob("*.json")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig, code, line", [("SIGTERM", 143, "ffnbench: terminated\n"),
+                                             ("SIGINT", 130, "ffnbench: interrupted\n"),
+                                             ("SIGKILL", -9, "")])
+def test_a_stopped_table_says_one_line_and_leaves_no_helper_noise(tmp_path, sig, code, line):
+    """kill -9 / SIGTERM / Ctrl-C (to the whole process group) of a table with workers:
+    one line (none for kill -9), no traceback, no leaked-semaphore notice from the helpers,
+    finished runs kept. communicate() waits for every process holding the stderr pipe."""
+    import signal
+    proc = _start(_table(tmp_path))
+    _wait_for_a_run(tmp_path, proc)
+    os.killpg(proc.pid, getattr(signal, sig)) if sig == "SIGINT" else proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == code
+    assert err.splitlines(keepends=True)[1:] == ([line] if line else []), err
+    assert list((tmp_path / "cache").glob("*.json"))
+
+
+def test_ctrl_c_while_the_pool_starts_is_one_line(tmp_path):
+    """Ctrl-C reaches the whole group while workers and the forkserver start: one line."""
+    import signal
+    import time
+    proc = _start(_table(tmp_path))
+    deadline = time.monotonic() + 60
+    while proc.stderr.readline().startswith("ffnbench table") is False and time.monotonic() < deadline:
+        pass  # the header line is printed just before the pool starts
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130 and err == "ffnbench: interrupted\n"
+
+
+def test_ctrl_c_during_the_imports_is_one_line():
+    """A KeyboardInterrupt raised while cli.py imports pandas (where a real Ctrl-C lands)."""
+    import subprocess
+    import sys
+    code = ("import sys, runpy\n"
+            "class Stop:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'pandas': raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Stop())\n"
+            "sys.argv = ['ffnbench', 'train']\n"
+            "runpy.run_module('ffnbench.cli', run_name='__main__')\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(),
+                       timeout=60)
+    assert p.returncode == 130 and p.stderr == "ffnbench: interrupted\n" and p.stdout == ""
