@@ -18,7 +18,7 @@ import impls
 from . import harness
 from .config import REGRESSION_DATASETS, TrainConfig, parse_batch_size, parse_choices, parse_hidden
 from .errors import UserError
-from .fileio import atomic_write, save_figure, to_json
+from .fileio import atomic_write, check_writable_dir, save_figure, to_json
 
 ARCHS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
 WIDTHS = (4, 16, 64, 256, 1024)  # scaling study: one hidden layer of this width ...
@@ -254,6 +254,8 @@ def cmd_compare(args):
     out = Path(args.out)
     if not out.is_dir():
         raise UserError(f"--out {out}: directory does not exist")
+    for name in ("speed.csv", "speed_scaling.csv", "speed.md"):  # before the measurements
+        check_writable_dir(out / name, "--out")
     say = (lambda c: None) if args.json else (lambda c: print(
         f"  {c.backend:>6} {'-'.join(map(str, c.hidden)):>20} {c.dataset:>5} batch {c.batch_size}",
         file=sys.stderr, flush=True))

@@ -19,7 +19,7 @@ from pathlib import Path
 import impls
 
 from .errors import UserError
-from .fileio import ensure_dir, save_figure
+from .fileio import check_writable_dir, ensure_dir, save_figure
 
 TIME_EPOCH = "bench_epoch.TimeEpoch.time_epoch"  # (backend, hidden, dataset) -> seconds
 TIME_MINIBATCH = "bench_epoch.TimeMiniBatchEpoch.time_epoch"  # (backend, hidden, dataset, batch)
@@ -320,6 +320,8 @@ def draw(results_dir, out_dir, machine=None):
             raise UserError(f"{results_dir}: no results of {benchmark} for machine '{machine}'")
     out_dir = Path(out_dir)
     ensure_dir(out_dir, "--out")
+    for name, *_ in FIGURES:  # before drawing: a FIFO or a read-only directory is one line
+        check_writable_dir(out_dir / name, "--out")
     written = []
     for name, benchmark, plot, _ in FIGURES:
         if any(not math.isnan(v) for run in runs for v in run.results.get(benchmark, {}).values()):

@@ -18,7 +18,7 @@ import impls
 from . import __version__, grid, harness
 from .config import REGRESSION_DATASETS, TrainConfig, parse_choices, parse_hidden
 from .errors import UserError
-from .fileio import atomic_write, check_dir_path, ensure_dir
+from .fileio import atomic_write, check_dir_path, check_target, ensure_dir
 
 REFERENCE = Path(__file__).parent / "reference" / "seed_table.csv"  # the published table
 PROTOCOLS = {  # everything else (split, SGD, L2, stopping rule) is identical
@@ -378,6 +378,8 @@ def spec_from_args(args):
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {args.out}: not a directory")
     check_dir_path(out, "--out")
+    for name in ("table.csv", "table.md"):  # never replaced if not regular files
+        check_target(out / name, "--out")
     check_dir_path(args.cache_dir, "--cache-dir")
     return spec
 

@@ -463,3 +463,27 @@ def test_ctrl_c_during_the_imports_is_one_line():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(),
                        timeout=60)
     assert p.returncode == 130 and p.stderr == "ffnbench: interrupted\n" and p.stdout == ""
+
+
+def test_table_never_replaces_a_fifo_report_and_checks_before_running(tmp_path, capsys, monkeypatch):
+    from ffnbench import grid
+    (tmp_path / "out").mkdir()
+    os.mkfifo(tmp_path / "out" / "table.md")
+    monkeypatch.setattr(grid, "run_grid", lambda *a, **k: pytest.fail("runs started"))
+    code = cli.main(["table", "--settings", "7", "--seeds", "1", "--datasets", "red",
+                     "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2 and one_line(err) and "table.md: not a regular file; it is never replaced" in err
+    assert stat.S_ISFIFO(os.stat(tmp_path / "out" / "table.md").st_mode)
+
+
+def test_history_never_replaces_a_fifo_figure(tmp_path, capsys):
+    from test_history import result_file, write
+    r, out = tmp_path / "asv", tmp_path / "figs"
+    write(r, "m1", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 1.0))
+    out.mkdir()
+    os.mkfifo(out / "history_test_mse.png")
+    code = cli.main(["history", "--results", str(r), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and one_line(err) and "history_test_mse.png: not a regular file" in err
+    assert list(out.glob("*.png")) == [out / "history_test_mse.png"]  # nothing drawn before
