@@ -274,8 +274,7 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
     """
     keys = [cache_key(c) for c in configs]
     results = [cache.get(k, key_fields(c)) for k, c in zip(keys, configs)]
-    if hasattr(cache, "report_invalid"):
-        cache.report_invalid()
+    cache.report_invalid()
     todo = [i for i, r in enumerate(results) if r is None]
     todo.sort(key=lambda i: -_cost(configs[i]))  # longest first: fewer idle workers at the end
     n_todo = len(todo)
