@@ -189,6 +189,7 @@ def main(argv=None):
         except SystemExit as e:  # usage errors (one line, see Parser) and --help
             return e.code
         warnings.showwarning = _warning_line
+        _WARNED.clear()  # once per command
         if argv is None and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # the command
             signal.signal(signal.SIGTERM, _terminate)
         try:

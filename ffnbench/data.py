@@ -84,11 +84,12 @@ def _check_values(values, cells, path):
             where(~np.isfinite(values), "non-finite cell")
         if (np.abs(values) > MAX_ABS).any():
             where(np.abs(values) > MAX_ABS, f"cell beyond ±{MAX_ABS:g}:")
-    q = values[:, -1:]
-    if ((q < GRADES[0]) | (q > GRADES[1]) | (q != np.round(q))).any():
-        r = int(np.flatnonzero((q < GRADES[0]) | (q > GRADES[1]) | (q != np.round(q)))[0])
-        raise UserError(f"{path}: quality {cells.iat[r, -1].strip()!r} at data row {r + 1} is not a whole-number "
-                        f"grade from {GRADES[0]} to {GRADES[1]}")
+    q = values[:, -1]
+    bad = (q < GRADES[0]) | (q > GRADES[1]) | (q != np.round(q))
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise UserError(f"{path}: quality {cells.iat[r, -1].strip()!r} at data row {r + 1} is "
+                        f"not a whole-number grade from {GRADES[0]} to {GRADES[1]}")
     if len(values) < MIN_ROWS:
         raise UserError(f"{path}: {len(values)} data rows; the 70/15/15 split needs at "
                         f"least {MIN_ROWS}")

@@ -18,6 +18,7 @@ import warnings
 from concurrent.futures import (FIRST_COMPLETED, Executor, Future, InvalidStateError,
                                 ProcessPoolExecutor, wait)
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -210,14 +211,8 @@ class _ProcessPool(ProcessPoolExecutor):
                          initargs=(lifeline,))
 
     def submit(self, fn, /, *args, **kwargs):
-        # The processes a submit starts (forkserver, workers) inherit a blocked SIGINT: a
-        # Ctrl-C at the terminal, sent to the whole process group, then reaches only this
-        # process, which stops them (kill_workers) instead of each printing a traceback.
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
+        with _deferred_interrupts():
             return super().submit(fn, *args, **kwargs)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def kill_workers(self):
         """Ctrl-C / SIGTERM: end the workers now and wait for them, so none is left starting
@@ -227,6 +222,32 @@ class _ProcessPool(ProcessPoolExecutor):
             p.kill()
         for p in list((self._processes or {}).values()):
             p.join(timeout=5)
+
+
+@contextmanager
+def _deferred_interrupts():
+    """Start processes (forkserver, workers) safely: they inherit a blocked SIGINT, so the
+    Ctrl-C a terminal sends to the whole process group reaches only this process; and Ctrl-C
+    or SIGTERM here waits until the block is done, so every started worker is known to
+    kill_workers (one killed halfway through its start would be left running)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    saved = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
+             for sig in (signal.SIGINT, signal.SIGTERM)}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for sig in pending[:1]:  # now as if it had come just after the block
+            if callable(saved[sig]):
+                saved[sig](sig, None)
+            elif saved[sig] == signal.SIG_DFL:
+                signal.raise_signal(sig)
 
 
 def _quiet_pool_shutdown():
