@@ -190,6 +190,9 @@ def main(argv=None):
             return e.code
         warnings.showwarning = _warning_line
         _WARNED.clear()  # once per command
+        if sys.stdout is None:  # `>&-`: Python would drop every line printed, silently
+            print("ffnbench: error: standard output is closed", file=sys.stderr)
+            return 1
         if argv is None and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # the command
             signal.signal(signal.SIGTERM, _terminate)
         try:

@@ -524,3 +524,11 @@ def test_a_failing_figure_write_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 2 and one_line(err) and "cannot write (No space left on device)" in err
     assert list((tmp_path / "f").iterdir()) == []  # no temporary left behind
+
+
+def test_closed_stdout_is_one_line_not_a_silent_success():
+    import subprocess
+    p = subprocess.run(_cmd("train", *QUICK, "--json"), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, env=_env(), timeout=60,
+                       preexec_fn=lambda: os.close(1))
+    assert p.returncode == 1 and p.stderr == "ffnbench: error: standard output is closed\n"
