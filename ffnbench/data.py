@@ -73,7 +73,7 @@ def _check_header(columns, path):
 
 
 def _check_values(values, cells, path):
-    """Finite cells within MAX_ABS, whole-number grades in GRADES, at least MIN_ROWS rows
+    """Finite, non-negative cells within MAX_ABS, whole-number grades in GRADES, MIN_ROWS rows
     (values: the parsed float64 (n, 12) of the text `cells`)."""
     def where(mask, what):
         r, c = map(int, np.argwhere(mask)[0])
@@ -84,6 +84,8 @@ def _check_values(values, cells, path):
             where(~np.isfinite(values), "non-finite cell")
         if (np.abs(values) > MAX_ABS).any():
             where(np.abs(values) > MAX_ABS, f"cell beyond ±{MAX_ABS:g}:")
+        if (values < 0).any():  # concentrations, density, pH and grades are never negative
+            where(values < 0, "negative cell")
     q = values[:, -1]
     bad = (q < GRADES[0]) | (q > GRADES[1]) | (q != np.round(q))
     if bad.any():

@@ -102,7 +102,8 @@ def _check_results(data):
         _require(isinstance(params, list) and all(isinstance(ps, list) and ps and all(
             isinstance(p, str) for p in ps) for ps in params),
             f"benchmark {name}: 'params' is not a list of lists of values")
-        ok = (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)))
+        ok = (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      and not math.isinf(v)))  # NaN: skipped; inf: never asv's
         if isinstance(values, list):
             _require(all(map(ok, values)), f"benchmark {name}: a result is not a number")
             _require(len(values) == math.prod(map(len, params)) if params else len(values) >= 1,

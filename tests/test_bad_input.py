@@ -54,7 +54,9 @@ def _edit_cell(data_dir, row, col, text, n=60):
     (60, 10, "1e400", "non-finite cell '1e400' at data row 60, column 'alcohol'"),
     (2, 11, "1e400", "non-finite cell '1e400' at data row 2, column 'quality'"),
     (7, 6, "1e300", "beyond ±1e+06: '1e300' at data row 7, column 'total sulfur dioxide'"),
-    (1, 11, "-1", "quality '-1' at data row 1 is not a whole-number grade from 0 to 10"),
+    (5, 8, "-3.1", "negative cell '-3.1' at data row 5, column 'pH'"),
+    (1, 11, "-1", "negative cell '-1' at data row 1, column 'quality'"),
+    (1, 11, "11", "quality '11' at data row 1 is not a whole-number grade from 0 to 10"),
     (9, 11, "99", "quality '99' at data row 9"),
     (4, 11, "5.5", "quality '5.5' at data row 4"),
 ])
@@ -368,6 +370,7 @@ def _asv_damages():
         "params malformed": lambda d: next(iter(d["results"].values())).__setitem__(1, [5, "x"]),
         "env_name null": lambda d: d.update(env_name=None),
         "too few results": lambda d: next(iter(d["results"].values()))[0].pop(),
+        "an infinite result": lambda d: next(iter(d["results"].values()))[0].__setitem__(0, 1e400),
         "not an object": lambda d: d.clear() or d.update(x=1),
     }
 
