@@ -1,20 +1,26 @@
 """The `ffnbench` command line."""
 import argparse
-import json
+import errno
+import os
+import signal
 import sys
 import textwrap
 import warnings
 from dataclasses import fields
 
-import numpy as np
+try:  # the heavy imports (numpy, pandas, the commands): Ctrl-C here is one line too
+    import numpy as np
 
-from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS
+    from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS
 
-from . import __version__, compare, harness, history, verify
-from . import table as table_cmd
-from .config import DATASETS, DEVICES, INITS, SCALINGS, TASK_LOSSES, TrainConfig
-from .errors import UserError
-from .fileio import atomic_write, check_writable_dir
+    from . import __version__, compare, harness, history, verify
+    from . import table as table_cmd
+    from .config import DATASETS, DEVICES, INITS, SCALINGS, TASK_LOSSES, TrainConfig
+    from .errors import UserError
+    from .fileio import atomic_write, check_writable_dir, to_json
+except KeyboardInterrupt:
+    print("ffnbench: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -139,21 +145,27 @@ def cmd_train(args):
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     if args.seeds > 1:
-        if args.save_weights:
+        if args.save_weights is not None:
             raise UserError("--save-weights saves one run: use it without --seeds")
         results = harness.train_seeds(config, args.seeds)
         summary = harness.seed_summary(results)
-        print(json.dumps({"runs": results, "summary": summary}, indent=2) if args.json
+        print(to_json({"runs": results, "summary": summary}) if args.json
               else _seeds_text(results, summary))
         return
-    if args.save_weights:
-        check_writable_dir(args.save_weights)
+    if args.save_weights is not None:
+        check_writable_dir(args.save_weights, "--save-weights")
     result, weights = harness.train(config)
-    if args.save_weights:
+    failed = None
+    if args.save_weights is not None:
         arrays = {f"{k}{l + 1}": a for l, wb in enumerate(weights) for k, a in zip("Wb", wb)}
-        with atomic_write(args.save_weights, "wb") as f:
-            np.savez(f, **arrays)
-    print(json.dumps(result, indent=2) if args.json else _summary(result))
+        try:
+            with atomic_write(args.save_weights, "wb") as f:
+                np.savez(f, **arrays)
+        except UserError as e:  # the run is done: print it, then report the failed write
+            failed = e
+    print(to_json(result) if args.json else _summary(result))
+    if failed:
+        raise UserError(f"--save-weights {failed}; the result above is complete")
 
 
 def build_parser():
@@ -182,28 +194,75 @@ def build_parser():
     return parser
 
 
+_WARNED = set()
+
+
 def _warning_line(message, category, *_args, **_kw):
-    print(f"ffnbench: warning: {message}", file=sys.stderr)
+    """Each warning once, as one line (the same warning may come from several call sites)."""
+    if str(message) not in _WARNED:
+        _WARNED.add(str(message))
+        print(f"ffnbench: warning: {message}", file=sys.stderr)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds like Ctrl-C, so workers and their semaphores are cleaned up."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
+
+
+def _quiet_stdout():
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (tests) or closed
+        pass
 
 
 def main(argv=None):
+    as_command = argv is None  # the console script, not a call from Python (tests)
     argv = sys.argv[1:] if argv is None else argv
     if not argv:  # a bare call: what the command can do, not one error line
         build_parser().print_help(sys.stderr)
         return 2
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as e:  # usage errors (one line, see Parser) and --help
-        return e.code
-    warnings.showwarning = _warning_line
-    try:
-        code = args.func(args)
-    except UserError as e:
-        print(f"ffnbench: error: {e}", file=sys.stderr)
-        return 2
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # usage errors (one line, see Parser) and --help
+            return e.code
+        warnings.showwarning = _warning_line
+        _WARNED.clear()  # once per command
+        if sys.stdout is None:  # `>&-`: Python would drop every line printed, silently
+            print("ffnbench: error: standard output is closed", file=sys.stderr)
+            return 1
+        if as_command and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # the command
+            signal.signal(signal.SIGTERM, _terminate)
+        try:
+            code = args.func(args)
+            sys.stdout.flush()  # a write error on stdout shows here, not at exit
+        except UserError as e:
+            print(f"ffnbench: error: {e}", file=sys.stderr)
+            return 2
+    except Terminated:
+        print("ffnbench: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("ffnbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ffnbench ... | head`: the reader has gone; end quietly
+        _quiet_stdout()
+        return 141
+    except OSError as e:  # files are UserErrors (fileio, data): this is stdout failing
+        if e.filename is not None or e.errno not in _OUTPUT_ERRNOS:
+            raise
+        _quiet_stdout()
+        print(f"ffnbench: error: cannot write the output ({e.strerror})", file=sys.stderr)
+        return 1
     return code or 0
 
 

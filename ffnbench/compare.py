@@ -4,7 +4,6 @@ Every backend starts from the same initial weights and trains the same epochs in
 sample order; the comparison only counts if they all end with the same weights.
 """
 import argparse
-import json
 import platform
 import sys
 import time
@@ -19,7 +18,7 @@ import impls
 from . import harness
 from .config import REGRESSION_DATASETS, TrainConfig, parse_batch_size, parse_choices, parse_hidden
 from .errors import UserError
-from .fileio import atomic_write, save_figure
+from .fileio import atomic_write, check_writable_dir, save_figure, to_json
 from .style import backend_style
 
 ARCHS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
@@ -281,6 +280,8 @@ def cmd_compare(args):
     out = Path(args.out)
     if not out.is_dir():
         raise UserError(f"--out {out}: directory does not exist")
+    for name in ("speed.csv", "speed_scaling.csv", "speed.md"):  # before the measurements
+        check_writable_dir(out / name, "--out")
     say = (lambda c: None) if args.json else (lambda c: print(
         f"  {c.backend:>6} {'-'.join(map(str, c.hidden)):>20} {c.dataset:>5} batch {c.batch_size}",
         file=sys.stderr, flush=True))
@@ -308,9 +309,8 @@ def cmd_compare(args):
         f.write(report)
     figures(df, scaling, out / "figures", f"{env['cpu']}, {args.threads} thread(s) per engine")
     if args.json:
-        print(json.dumps({"environment": env, "rows": df.to_dict(orient="records"),
-                          "scaling": [] if scaling is None else scaling.to_dict(orient="records")},
-                         indent=2))
+        print(to_json({"environment": env, "rows": df.to_dict(orient="records"),
+                       "scaling": [] if scaling is None else scaling.to_dict(orient="records")}))
     else:
         print(report)
     if not df["same_weights"].all():

@@ -14,8 +14,11 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+import warnings
+from concurrent.futures import (FIRST_COMPLETED, Executor, Future, InvalidStateError,
+                                ProcessPoolExecutor, wait)
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,28 +67,98 @@ def cache_key(config, version=__version__, code=None):
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _digest(fields, result):
+    """sha256 of an entry's canonical JSON: any edit of a stored number is seen."""
+    text = json.dumps({**fields, "result": result}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class InvalidEntry(Exception):
+    """A cache file that is not a result of the requested run (reason in the message)."""
+
+
+_NUMBER = (int, float)
+RESULT_TYPES = {  # the keys a result must have (those its readers use), with their types
+    "backend": str, "dataset": str, "task": str, "config": dict, "metrics": dict,
+    "diverged": bool, "epochs_run": int, "seconds_per_epoch": _NUMBER,
+    "warmup_seconds": _NUMBER, "run_seconds": _NUMBER,
+}
+
+
+def check_entry(entry, fields):
+    """The result in cache file `entry` (parsed JSON), or InvalidEntry saying why not:
+    wrong shape or types, made for another run than `fields`, or edited since stored."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("result"), dict):
+        raise InvalidEntry("not a cache entry (an object with a result)")
+    stored = {k: entry.get(k) for k in fields}
+    if stored != fields:
+        diff = next(k for k in fields if stored[k] != fields[k])
+        raise InvalidEntry(f"stored for another run ({diff} differs from the requested one)")
+    result = entry["result"]
+    if entry.get("sha256") != _digest(fields, result):
+        raise InvalidEntry("its checksum does not match its content")
+    for k, t in RESULT_TYPES.items():
+        if not isinstance(result.get(k), t) or (t is _NUMBER and isinstance(result[k], bool)):
+            raise InvalidEntry(f"result field {k!r} is missing or of the wrong type")
+    if result["config"] != fields["config"] or result["backend"] != fields["backend"]:
+        raise InvalidEntry("its result belongs to another run")
+    return result
+
+
 class Cache:
-    """One JSON file per finished run under `root`; `fresh` ignores (and overwrites) it."""
+    """One JSON file per finished run under `root`; `fresh` ignores (and overwrites) it.
+    An entry that fails `check_entry` is moved to root/invalid/ and counted in `invalid`."""
 
     def __init__(self, root, fresh=False):
         self.root, self.fresh = Path(root), fresh
+        self.invalid = []  # (file name, reason) of the entries set aside
 
     def path(self, key):
         return self.root / f"{key}.json"
 
-    def get(self, key):
+    def get(self, key, fields=None):
+        """The stored result of the run `fields` (its `key_fields`), or None to run it."""
         if self.fresh:
             return None
+        path = self.path(key)
         try:
-            return json.loads(self.path(key).read_text())["result"]
-        except (OSError, ValueError, KeyError):  # absent or unreadable: run it again
+            if not path.exists() and not path.is_symlink():
+                return None
+            if not path.is_file():
+                raise InvalidEntry("not a regular file")
+            if path.stat().st_size > 2**24:
+                raise InvalidEntry("larger than any result")
+            entry = json.loads(path.read_text())
+            if fields is None and isinstance(entry, dict):  # no run named: as stored
+                fields = {k: entry.get(k) for k in ("config", "backend", "version", "code")}
+            return check_entry(entry, fields)
+        except (OSError, ValueError, RecursionError, InvalidEntry) as e:
+            self._set_aside(path, e)
             return None
+
+    def _set_aside(self, path, why):
+        reason = str(why) if isinstance(why, InvalidEntry) else f"unreadable ({type(why).__name__})"
+        self.invalid.append((path.name, reason))
+        aside = self.root / "invalid"
+        try:  # kept for inspection, out of the way of the rerun's entry
+            aside.mkdir(exist_ok=True)
+            os.replace(path, aside / f"{path.stem}.{time.time_ns()}{path.suffix}")
+        except OSError:
+            pass  # put() then reports the path that cannot be replaced
+
+    def report_invalid(self):
+        """One warning line for the entries set aside by get(), if any."""
+        if self.invalid:
+            name, reason = self.invalid[0]
+            more = f" and {len(self.invalid) - 1} more" if len(self.invalid) > 1 else ""
+            warnings.warn(f"cache {self.root}: {name}{more} set aside in "
+                          f"{self.root / 'invalid'} ({reason}); those runs are redone")
 
     def put(self, key, fields, result):
         """Store `result` under `key`, with the `key_fields` it was made from."""
         ensure_dir(self.root, "--cache-dir")
         with atomic_write(self.path(key)) as f:
-            json.dump({**fields, "result": result}, f)
+            json.dump({**fields, "result": result, "sha256": _digest(fields, result)}, f)
 
 
 def run_task(config):
@@ -137,15 +210,80 @@ class _ProcessPool(ProcessPoolExecutor):
         super().__init__(max_workers=jobs, mp_context=context, initializer=_worker_init,
                          initargs=(lifeline,))
 
+    def submit(self, fn, /, *args, **kwargs):
+        with _deferred_interrupts():
+            return super().submit(fn, *args, **kwargs)
+
+    def kill_workers(self):
+        """Ctrl-C / SIGTERM: end the workers now and wait for them, so none is left starting
+        up (it would print a traceback once this process has removed the pool's semaphores);
+        their runs were in flight, so nothing finished is lost."""
+        for p in list((self._processes or {}).values()):
+            p.kill()
+        for p in list((self._processes or {}).values()):
+            p.join(timeout=5)
+
+
+@contextmanager
+def _deferred_interrupts():
+    """Start processes (forkserver, workers) safely: they inherit a blocked SIGINT, so the
+    Ctrl-C a terminal sends to the whole process group reaches only this process; and Ctrl-C
+    or SIGTERM here waits until the block is done, so every started worker is known to
+    kill_workers (one killed halfway through its start would be left running)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    saved = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
+             for sig in (signal.SIGINT, signal.SIGTERM)}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for sig in pending[:1]:  # now as if it had come just after the block
+            if callable(saved[sig]):
+                saved[sig](sig, None)
+            elif saved[sig] == signal.SIG_DFL:
+                signal.raise_signal(sig)
+
+
+def _quiet_pool_shutdown():
+    """Two harmless messages of a process pool that is stopped early, silenced:
+    - the resource tracker (a helper process that removes the pool's semaphores once this
+      process is gone, even after kill -9) warns that it is removing them: it inherits
+      this interpreter's -W options, so one is added before it starts;
+    - CPython 3.11's pool thread raises InvalidStateError when a worker dies (Ctrl-C reaches
+      the whole process group) after the parent cancelled its queued tasks; nothing is lost.
+    """
+    quiet = "ignore:resource_tracker:UserWarning"
+    if quiet not in sys.warnoptions:
+        sys.warnoptions.append(quiet)
+    previous = threading.excepthook
+
+    def hook(args):
+        if not (args.exc_type is InvalidStateError
+                and type(args.thread).__name__ == "_ExecutorManagerThread"):
+            previous(args)
+
+    if getattr(previous, "__name__", "") != "hook":
+        threading.excepthook = hook
+
 
 def make_executor(jobs):
     """The in-process executor for one job, else a pool of `jobs` worker processes."""
     if jobs == 1:
         return InlineExecutor()
+    _quiet_pool_shutdown()
     # forkserver: workers start clean (no inherited threads or locks) on every platform
     # that has it; they import the backend once and keep it for all their runs
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return _ProcessPool(jobs, multiprocessing.get_context(method))
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":  # it would import __main__ (this CLI) while Ctrl-C still
+        context.set_forkserver_preload([])  # reaches it: a second "interrupted" line
+    return _ProcessPool(jobs, context)
 
 
 def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
@@ -156,7 +294,8 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
     before the next is started (in-process) and Ctrl-C has little to cancel.
     """
     keys = [cache_key(c) for c in configs]
-    results = [cache.get(k) for k in keys]
+    results = [cache.get(k, key_fields(c)) for k, c in zip(keys, configs)]
+    cache.report_invalid()
     todo = [i for i, r in enumerate(results) if r is None]
     todo.sort(key=lambda i: -_cost(configs[i]))  # longest first: fewer idle workers at the end
     n_todo = len(todo)
@@ -178,6 +317,10 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
                                     "resume from the cache") from None
                 cache.put(keys[i], key_fields(configs[i]), results[i])
                 bar.update(1)
+    except KeyboardInterrupt:
+        if isinstance(executor, _ProcessPool):
+            executor.kill_workers()
+        raise
     finally:
         for future in running:
             future.cancel()

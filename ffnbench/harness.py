@@ -7,7 +7,7 @@ import numpy as np
 
 import impls
 
-from . import __version__, data
+from . import __version__, data, memory
 from .errors import UserError
 
 INIT_STREAM, ORDER_STREAM = 1, 2  # see data.SPLIT_STREAM
@@ -70,6 +70,7 @@ def prepare(config):
     Xs = {k: np.ascontiguousarray((X[idx] - shift) / scale) for k, idx in parts.items()}
     Ys = {k: _targets(target[idx], config.loss, len(classes or ())) for k, idx in parts.items()}
     sizes = (X.shape[1], *config.hidden, Ys["train"].shape[1])
+    memory.check(config, sizes, {k: len(idx) for k, idx in parts.items()})  # before allocating
     return Prepared(Xs, Ys, init_params(sizes, config.activation, config.init, config.seed), classes)
 
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ import impls
 
 from .config import parse_choices
 from .errors import UserError
-from .fileio import ensure_dir, save_figure
+from .fileio import check_writable_dir, ensure_dir, save_figure
 from .style import backend_style
 
 TIME_EPOCH = "bench_epoch.TimeEpoch.time_epoch"  # (backend, hidden, dataset) -> seconds
@@ -70,6 +71,66 @@ def _parse_results(data):
     return out
 
 
+class BadResultFile(Exception):
+    """Why an asv result file cannot be used (one line)."""
+
+
+MAX_RESULT_BYTES = 2**26  # asv's files are tens of KB
+
+
+def _require(ok, why):
+    if not ok:
+        raise BadResultFile(why)
+
+
+def _check_results(data):
+    """The shape _parse_results relies on: named columns, rows of them, params as lists of
+    reprs, and one value per parameter combination."""
+    columns = data.get("result_columns")
+    _require(isinstance(columns, list) and all(isinstance(c, str) for c in columns)
+             and "result" in columns, "'result_columns' is not a list of names with 'result'")
+    _require(isinstance(data.get("results"), dict), "'results' is not an object")
+    for name, row in data["results"].items():
+        _require(isinstance(row, list), f"benchmark {name}: its row is not a list")
+        row = dict(zip(columns, row))
+        params, values = row.get("params") or [], row.get("result")
+        _require(isinstance(params, list) and all(isinstance(ps, list) and ps and all(
+            isinstance(p, str) for p in ps) for ps in params),
+            f"benchmark {name}: 'params' is not a list of lists of values")
+        ok = (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      and not math.isinf(v)))  # NaN: skipped; inf: never asv's
+        if isinstance(values, list):
+            _require(all(map(ok, values)), f"benchmark {name}: a result is not a number")
+            _require(len(values) == math.prod(map(len, params)) if params else len(values) >= 1,
+                     f"benchmark {name}: {len(values)} results for "
+                     f"{math.prod(map(len, params))} parameter combinations")
+        else:
+            _require(ok(values), f"benchmark {name}: the result is not a number")
+
+
+def read_result_file(path):
+    """One asv result file as a Run, or BadResultFile saying what is wrong with it."""
+    try:
+        _require(path.is_file(), "not a regular file")
+        _require(path.stat().st_size <= MAX_RESULT_BYTES, f"larger than {MAX_RESULT_BYTES} bytes")
+        data = json.loads(path.read_bytes())
+    except OSError as e:
+        raise BadResultFile(f"cannot read: {e.strerror}") from None
+    except (ValueError, RecursionError) as e:
+        raise BadResultFile(f"not JSON: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    _require(isinstance(data, dict), "not a JSON object")
+    commit, date, env = data.get("commit_hash"), data.get("date"), data.get("env_name")
+    _require(isinstance(commit, str) and commit, "'commit_hash' is not a text")
+    _require(isinstance(env, str) and env, "'env_name' is not a text")
+    _require(isinstance(date, (int, float)) and not isinstance(date, bool), "'date' is not a number")
+    try:
+        when = datetime.fromtimestamp(date / 1000, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise BadResultFile(f"'date' {date!r} is not a time in milliseconds") from None
+    _check_results(data)
+    return Run(commit, when, env, _parse_results(data))
+
+
 def _machines(results_dir):
     return sorted(d.name for d in results_dir.iterdir()
                   if d.is_dir() and any(f.name != "machine.json" for f in d.glob("*.json")))
@@ -113,16 +174,19 @@ def load_runs(results_dir, machine=None):
     elif machine not in machines:
         raise UserError(f"{results_dir}: no results for machine '{machine}' "
                         f"(there are: {', '.join(machines)})")
-    runs = []
+    runs, bad = [], []
     for path in sorted((results_dir / machine).glob("*.json")):
         if path.name == "machine.json":
             continue
         try:
-            data = json.loads(path.read_text())
-            runs.append(Run(data["commit_hash"], datetime.fromtimestamp(data["date"] / 1000, timezone.utc),
-                            data["env_name"], _parse_results(data)))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{path}: not an asv result file ({type(e).__name__}: {e})") from None
+            runs.append(read_result_file(path))
+        except BadResultFile as e:
+            bad.append(f"{path}: not an asv result file ({e})")
+    if not runs:
+        more = f" (and {len(bad) - 1} more such files)" if len(bad) > 1 else ""
+        raise UserError(bad[0] + more)
+    for line in bad:  # one damaged file does not hide the others' history
+        warnings.warn(line + "; skipped")
     envs = {}
     for run in runs:
         envs.setdefault(run.env, []).append(run)
@@ -312,6 +376,8 @@ def draw(results_dir, out_dir, machine=None):
                 raise UserError(f"{results_dir}: no results of {benchmark} for machine '{name}'")
     out_dir = Path(out_dir)
     ensure_dir(out_dir, "--out")
+    for name, *_ in FIGURES:  # before drawing: a FIFO or a read-only directory is one line
+        check_writable_dir(out_dir / name, "--out")
     written = []
     for fname, benchmark, plot, _ in FIGURES:
         if any(not math.isnan(v) for runs in machines.values() for run in runs

@@ -18,7 +18,7 @@ import impls
 from . import __version__, grid, harness
 from .config import REGRESSION_DATASETS, TrainConfig, parse_choices, parse_hidden
 from .errors import UserError
-from .fileio import atomic_write, check_dir_path, ensure_dir
+from .fileio import atomic_write, check_dir_path, check_target, ensure_dir
 
 REFERENCE = Path(__file__).parent / "reference" / "seed_table.csv"  # the published table
 PROTOCOLS = {  # everything else (split, SGD, L2, stopping rule) is identical
@@ -343,11 +343,15 @@ def run_table(spec, out="results", cache_dir=".cache/table", fresh=False, jobs=N
         executor.shutdown(wait=False, cancel_futures=True)
     table = aggregate(spec, runs_frame(plan, results), baseline_runs(spec.datasets, spec.seeds))
     report = render_markdown(spec, table)  # rendered before any file is written
-    ensure_dir(out, "--out")
-    with atomic_write(out / "table.csv") as f:
-        table.to_csv(f, index=False, float_format="%.6g")
-    with atomic_write(out / "table.md") as f:
-        f.write(report)
+    try:
+        ensure_dir(out, "--out")
+        with atomic_write(out / "table.csv") as f:
+            table.to_csv(f, index=False, float_format="%.6g")
+        with atomic_write(out / "table.md") as f:
+            f.write(report)
+    except UserError as e:  # every finished run is in the cache already
+        raise UserError(f"{e}; all {len(plan)} runs are kept in the cache {cache.root}: "
+                        "run the same command again to write the report") from None
     print(f"{len(plan)} runs: {n_cached} from the cache ({cache.root}), {len(plan) - n_cached} "
           f"trained; wrote {out / 'table.csv'} and {out / 'table.md'} in "
           f"{time.perf_counter() - t0:.1f} s", file=log)
@@ -374,6 +378,8 @@ def spec_from_args(args):
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {args.out}: not a directory")
     check_dir_path(out, "--out")
+    for name in ("table.csv", "table.md"):  # never replaced if not regular files
+        check_target(out / name, "--out")
     check_dir_path(args.cache_dir, "--cache-dir")
     return spec
 
