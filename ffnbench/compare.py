@@ -78,8 +78,8 @@ def time_case(case, repeat, prepared):
     warmup = harness.warm_up(backend, prepared.params, config.hp, X, Y, config.device)
     state = backend.from_numpy(prepared.params, config.hp, config.device)
     orders = harness.epoch_orders(config.seed, len(X))
-    backend.train_epoch(state, X, Y, next(orders))
-    seconds = [_seconds(lambda: backend.train_epoch(state, X, Y, next(orders))) for _ in range(repeat)]
+    harness.timed_epoch(backend, state, X, Y, next(orders))
+    seconds = [harness.timed_epoch(backend, state, X, Y, next(orders)) for _ in range(repeat)]
     return seconds, warmup, backend.to_numpy(state)
 
 

@@ -2,6 +2,7 @@
 import math
 from dataclasses import asdict, dataclass
 
+import impls
 from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, HyperParams
 
 from .data import TASKS
@@ -16,7 +17,7 @@ TASK_LOSSES = {  # the losses that fit each task; the first is the default
 }
 INITS = ("auto", "glorot", "he", "uniform01")
 SCALINGS = ("standard", "minmax", "none")
-DEVICES = ("cpu", "cuda")
+DEVICES = impls.devices()  # every device some backend declares
 
 
 def parse_choices(text, name, allowed=None):

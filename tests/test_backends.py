@@ -6,7 +6,9 @@ import impls
 from ffnbench import harness
 from ffnbench.config import TrainConfig
 
-from conftest import BACKENDS, HAND_WRITTEN, max_weight_diff, subset
+from conftest import BACKENDS, max_weight_diff, subset
+
+HAND_WRITTEN = [n for n, d in impls.declarations().items() if d.gradients == "hand-written"]
 
 NETS = [(10,), (50, 30, 20, 10, 5)]
 PYTHON_SUBSET = 300  # training samples for the pure-Python runs (and their reference)
