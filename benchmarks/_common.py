@@ -21,7 +21,7 @@ from . import THREADS
 # Spelled out, not impls.BACKENDS: asv runs this suite (from the checkout) against every
 # older commit, whose registry may lack a newer backend; that backend is then a skip.
 # tests/test_benchmarks.py checks that this is the current registry, in its order.
-BACKENDS = ["python", "numpy", "numba", "torch", "c"]
+BACKENDS = ["python", "numpy", "numba", "torch", "jax", "c"]
 ARCHS = ["10", "50-30-20-10-5", "50-100-60-30-20-10"]  # hidden layer sizes, as asv shows them
 LARGEST = ARCHS[-1]
 DATASETS = ["red", "white"]

@@ -40,6 +40,7 @@ BACKENDS = {  # name -> module, imported on first use so a missing engine is a c
     "numpy": "impls.numpy_ffn",
     "numba": "impls.numba_ffn",
     "torch": "impls.torch_ffn",
+    "jax": "impls.jax_ffn",
     "c": "impls.c_ffn",
 }
 
