@@ -5,7 +5,9 @@ sample order; the comparison only counts if they all end with the same weights.
 """
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -52,6 +54,8 @@ def limit_threads(n):
     limiter = threadpool_limits(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
+    if n == 1 and "XLA_FLAGS" not in os.environ:  # read when JAX first runs something
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     return limiter
 
 
@@ -80,17 +84,18 @@ def time_case(case, repeat, prepared):
     orders = harness.epoch_orders(config.seed, len(X))
     harness.timed_epoch(backend, state, X, Y, next(orders))
     seconds = [harness.timed_epoch(backend, state, X, Y, next(orders)) for _ in range(repeat)]
-    return seconds, warmup, backend.to_numpy(state)
+    return seconds, warmup, backend.to_numpy(state), str(state.get("device", config.device))
 
 
-def _row(case, seconds, warmup, n_weights, n_samples, peak):
+def _row(case, seconds, warmup, n_weights, n_samples, peak, device):
     med = float(np.median(seconds))
     gflops = FLOPS_PER_WEIGHT * n_weights * n_samples / med / 1e9
     return {"backend": case.backend, "hidden": "-".join(map(str, case.hidden)),
             "dataset": case.dataset, "batch_size": str(case.batch_size), "n_weights": n_weights,
             "n_samples": n_samples, "ms_median": 1e3 * med, "ms_min": 1e3 * min(seconds),
             "ms_max": 1e3 * max(seconds), "us_per_sample": 1e6 * med / n_samples,
-            "gflops": gflops, "pct_peak": 100 * gflops / peak, "warmup_s": warmup}
+            "gflops": gflops, "pct_peak": 100 * gflops / peak, "warmup_s": warmup,
+            "device": device}
 
 
 def _max_diff(a, b):
@@ -110,14 +115,15 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
                     case = Case(name, hidden, dataset, B)
                     if progress:
                         progress(case)
-                    seconds, warmup, weights[name] = time_case(case, repeat, prepared)
+                    seconds, warmup, weights[name], device = time_case(case, repeat, prepared)
                     group.append(_row(case, seconds, warmup, n_weights,
-                                      len(prepared.X["train"]), peak))
+                                      len(prepared.X["train"]), peak, device))
                 ref = "torch" if "torch" in weights else backends[0]
                 times = {r["backend"]: r["ms_median"] for r in group}
                 for r in group:
                     r["speedup_vs_python"] = times["python"] / r["ms_median"] if "python" in times else None
                     r["speedup_vs_torch"] = times["torch"] / r["ms_median"] if "torch" in times else None
+                    r["times_c"] = r["ms_median"] / times["c"] if "c" in times else None  # the yardstick
                     r["max_dw_vs_reference"] = _max_diff(weights[r["backend"]], weights[ref])
                     r["reference"] = ref
                     r["same_weights"] = r["max_dw_vs_reference"] <= SAME_WEIGHTS_TOL
@@ -128,7 +134,7 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
 def _environment(threads, peak):
     import importlib.metadata as md
     versions = {}
-    for pkg in ("numpy", "numba", "torch", "scipy"):
+    for pkg in ("numpy", "numba", "torch", "jax", "scipy"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -137,7 +143,23 @@ def _environment(threads, peak):
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
         else platform.processor()
     return {"cpu": cpu, "python": platform.python_version(), "threads": threads,
-            "peak_gflops": peak, **versions}
+            "peak_gflops": peak, **versions, "cc": _cc_version(), "gpu": _gpu_name()}
+
+
+def _cc_version():
+    """The C backend's compiler, first line of `cc --version`, or None."""
+    cc = impls.find_tool("cc")
+    try:
+        return subprocess.run([cc, "--version"], capture_output=True, text=True,
+                              timeout=60).stdout.splitlines()[0] if cc else None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+
+
+def _gpu_name():
+    """The CUDA device torch sees, where torch is loaded and has one; else None."""
+    torch = sys.modules.get("torch")
+    return torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else None
 
 
 def _fmt(v, spec):
@@ -149,13 +171,18 @@ def markdown(df, scaling, env):
         "# Training speed per backend",
         "",
         f"Measured by `ffnbench compare` on {env['cpu']}, Python {env['python']}, numpy "
-        f"{env['numpy']}, numba {env['numba']}, torch {env['torch']}; {env['threads']} thread(s) "
-        f"for every engine (BLAS and torch), so the comparison is per core.",
+        f"{env['numpy']}, numba {env['numba']}, torch {env['torch']}, jax {env.get('jax', '—')}, "
+        f"C compiler {env.get('cc') or '—'}; {env['threads']} thread(s) for every engine (BLAS, "
+        "torch, XLA), so the comparison is per core."
+        + (f" GPU: {env['gpu']}." if env.get("gpu") else ""),
         f"Single-core float64 peak, measured as a 1024x1024 matmul: **{env['peak_gflops']:.1f} GFLOP/s**.",
         f"GFLOP/s counts {FLOPS_PER_WEIGHT} x weights x samples per epoch (forward 2, backward 2, "
         "gradient and update 2 per weight and sample), whatever the engine really executes.",
         "Times are medians (min–max) over the timed epochs, after a JIT warm-up on 2 samples and one "
-        "untimed epoch; every backend trains the same epochs from the same weights in the same order.",
+        "untimed epoch; every backend trains the same epochs from the same weights in the same order. "
+        "On a GPU (or JAX's asynchronous dispatch) each timed epoch and the warm-up end when the "
+        "device has finished (the backend's synchronize).",
+        "× C: the backend's time per epoch as a multiple of the C backend's (the plain-C yardstick).",
         "",
     ]
     if not df["same_weights"].all():
@@ -169,13 +196,14 @@ def markdown(df, scaling, env):
                   f"{df['max_dw_vs_reference'].max():.1e} <= {SAME_WEIGHTS_TOL:g}).", ""]
     for (dataset, B), g in df.groupby(["dataset", "batch_size"], sort=False):
         lines += [f"## {dataset} wine, batch size {B} ({g['n_samples'].iloc[0]} samples per epoch)", "",
-                  "| backend | hidden | weights | ms/epoch | µs/sample | GFLOP/s | % peak | "
-                  "× python | × torch | warm-up s |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| backend | device | hidden | weights | ms/epoch | µs/sample | GFLOP/s | % peak | "
+                  "× C | × python | × torch | warm-up s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in g.itertuples():
             lines.append(
-                f"| {r.backend} | {r.hidden} | {r.n_weights} | {r.ms_median:.2f} "
+                f"| {r.backend} | {r.device} | {r.hidden} | {r.n_weights} | {r.ms_median:.2f} "
                 f"({r.ms_min:.2f}–{r.ms_max:.2f}) | {r.us_per_sample:.2f} | {r.gflops:.3f} | "
-                f"{r.pct_peak:.2f} | {_fmt(r.speedup_vs_python, '.1f')} | "
+                f"{r.pct_peak:.2f} | {_fmt(r.times_c, '.2f')} | {_fmt(r.speedup_vs_python, '.1f')} | "
                 f"{_fmt(r.speedup_vs_torch, '.2f')} | {r.warmup_s:.2f} |")
         lines.append("")
     if scaling is not None and len(scaling):

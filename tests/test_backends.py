@@ -144,3 +144,23 @@ def test_numba_vectorised_tanh_matches_numpy():
     special = np.array([np.inf, -np.inf, np.nan])
     tanh_(special)
     assert special[0] == 1.0 and special[1] == -1.0 and np.isnan(special[2])
+
+
+def test_the_result_cache_key_covers_every_declared_source(tmp_path, monkeypatch):
+    """An edited C file (not only impls/<name>.py) gives table's cache a new key."""
+    from ffnbench import grid
+    for name in BACKENDS:
+        assert set(impls.source_paths(name)) <= set(grid.code_files(name)), name
+    assert impls.HERE / "c" / "ffn.c" in grid.code_files("c")
+    for path in impls.source_paths("c"):
+        copy = tmp_path / path.relative_to(impls.HERE)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(path.read_bytes())
+    monkeypatch.setattr(impls, "HERE", tmp_path)
+    grid.code_fingerprint.cache_clear()
+    before = grid.code_fingerprint("c")
+    (tmp_path / "c" / "ffn.c").write_text((tmp_path / "c" / "ffn.c").read_text() + "\n")
+    grid.code_fingerprint.cache_clear()
+    assert grid.code_fingerprint("c") != before
+    monkeypatch.undo()
+    grid.code_fingerprint.cache_clear()
