@@ -25,7 +25,7 @@ DECLARATION = Declaration(
     sources=("c_ffn.py", "c/ffn.c"), tools=("cc",),
 )
 SOURCE = Path(__file__).with_name("c") / "ffn.c"
-FLAGS = ("-O3", "-march=native", "-std=c99", "-shared", "-fPIC")
+FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-std=c99", "-shared", "-fPIC")
 ACT = {"sigmoid": 0, "tanh": 1, "relu": 2}  # the enums at the top of ffn.c
 OUT = {"mse": 0, "bce": 1, "ce": 2}  # linear, sigmoid, softmax output
 OPT = {"sgd": 0, "adam": 1}

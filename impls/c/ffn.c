@@ -10,7 +10,8 @@
  * theta holds every layer as W(l) (n_l x n_(l-1), row-major) followed by b(l) (n_l).
  * Per sample, z and a of every layer live in two flat vectors at offsets off[l], with
  * z(0) = x. Compiled without fast-math: the rounding must follow IEEE 754 to agree with
- * the other backends to round-off.
+ * the other backends to round-off; only the forward dot products may be summed in partial
+ * sums (omp simd reduction, -fopenmp-simd), as BLAS does.
  */
 #include <math.h>
 #include <stdint.h>
@@ -97,6 +98,7 @@ static void forward(const net_t *net, const double *theta, const double *x, work
         double *zl = z + w->off[l], *al = a + w->off[l];
         for (int64_t j = 0; j < nout; j++) {
             double s = 0.0;
+#pragma omp simd reduction(+ : s) /* a vectorised sum: a few partial sums, not fast-math */
             for (int64_t i = 0; i < nin; i++) s += W[j * nin + i] * ain[i];
             zl[j] = s + b[j];
         }
