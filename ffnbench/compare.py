@@ -270,7 +270,13 @@ def figures(df, scaling, out_dir):
 
 
 def cmd_compare(args):
-    backends = parse_choices(args.backends, "backends", tuple(impls.BACKENDS))
+    if args.backends is None:  # every backend that can run here; say which cannot
+        backends = tuple(n for n in impls.BACKENDS if not impls.unavailable(n))
+        for name in impls.BACKENDS:
+            if name not in backends:
+                print(f"ffnbench compare: leaving out {impls.unavailable(name)}", file=sys.stderr)
+    else:
+        backends = parse_choices(args.backends, "backends", tuple(impls.BACKENDS))
     datasets = parse_choices(args.datasets, "datasets", REGRESSION_DATASETS)
     batch_sizes = [parse_batch_size(b) for b in parse_choices(args.batch_sizes, "batch-sizes")]
     archs = [parse_hidden(h) for h in args.hidden] if args.hidden else list(ARCHS)
@@ -321,7 +327,9 @@ def cmd_compare(args):
 
 def add_parser(sub):
     p = sub.add_parser("compare", help="time every backend on the same training work")
-    p.add_argument("--backends", default=",".join(impls.BACKENDS), help="comma-separated (default all)")
+    p.add_argument("--backends", default=None,
+                   help=f"comma-separated, of {', '.join(impls.BACKENDS)} (default: all that can "
+                        "run here; those that cannot are named on stderr)")
     p.add_argument("--hidden", action="append",
                    help="an architecture, e.g. 50,30,20,10,5; repeat the option for several "
                         "(default: 10 / 50,30,20,10,5 / 50,100,60,30,20,10)")

@@ -128,3 +128,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, messag
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_by_default_a_backend_that_cannot_run_here_is_left_out_and_named(tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setattr(impls, "BACKENDS", {k: impls.BACKENDS[k] for k in ("numpy", "c")})
+    code = cli.main(["compare", "--hidden", "3", "--datasets", "red", "--batch-sizes", "1",
+                     "--repeat", "1", "--no-scaling", "--out", str(tmp_path)])
+    assert code == 0 and "leaving out backend 'c' needs the program 'cc'" in capsys.readouterr().err
+    assert list(pd.read_csv(tmp_path / "speed.csv")["backend"]) == ["numpy"]
