@@ -106,6 +106,10 @@ class TrainConfig:
         _one_of("init", self.init, INITS)
         _one_of("scaling", self.scaling, SCALINGS)
         _one_of("device", self.device, DEVICES)
+        devices = impls.declaration(self.backend).devices
+        if self.device not in devices:
+            raise UserError(f"backend '{self.backend}' runs on {', '.join(devices)} only, "
+                            f"not on {self.device}")
         if isinstance(self.hidden, str):
             object.__setattr__(self, "hidden", parse_hidden(self.hidden))
         if not self.hidden or not all(isinstance(n, int) and n >= 1 for n in self.hidden):

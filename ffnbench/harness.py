@@ -109,10 +109,7 @@ def _finite(params):
 
 
 def load_backend(config):
-    devices = impls.declaration(config.backend).devices
-    if config.device not in devices:
-        raise UserError(f"backend '{config.backend}' runs on {', '.join(devices)} only, "
-                        f"not on {config.device}")
+    """The backend module of a (validated) config; UserError if it cannot run here."""
     try:
         return impls.load(config.backend)
     except impls.BackendUnavailable as e:

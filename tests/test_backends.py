@@ -164,3 +164,16 @@ def test_the_result_cache_key_covers_every_declared_source(tmp_path, monkeypatch
     assert grid.code_fingerprint("c") != before
     monkeypatch.undo()
     grid.code_fingerprint.cache_clear()
+
+
+def test_jax_on_cuda_falls_back_to_cpu_with_a_warning():
+    jax_ffn = impls.load("jax")
+    try:
+        jax_ffn.jax.devices("gpu")
+        pytest.skip("this machine has a GPU for JAX")
+    except RuntimeError:
+        pass
+    with pytest.warns(RuntimeWarning, match="JAX has no GPU"):
+        state = jax_ffn.from_numpy([(np.ones((1, 1)), np.zeros(1))], impls.HyperParams("tanh", 0.1, 0.0),
+                                   "cuda")
+    assert state["device"] == "cpu"
