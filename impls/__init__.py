@@ -110,8 +110,8 @@ class Backend(Protocol):
     def gradients(self, state: object, X, Y) -> list: ...
 
 
-CONTRACT = ("DECLARATION", "from_numpy", "to_numpy", "train_epoch", "synchronize", "predict",
-            "gradients")
+CONTRACT = (*Backend.__annotations__,  # the names a backend module must have
+            *(n for n, v in vars(Backend).items() if callable(v) and not n.startswith("_")))
 HERE = Path(__file__).parent
 
 
