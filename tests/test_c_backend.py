@@ -63,3 +63,10 @@ def test_no_compiler_is_one_line_and_the_other_backends_still_work(monkeypatch, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "backend 'c' needs the program 'cc'" in err
     assert cli.main(["train", "--backend", "numpy", "--epochs", "1", "--hidden", "3"]) == 0
+
+
+def test_an_unwritable_cache_is_one_line(source, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("FFNBENCH_CACHE", str(tmp_path / "file" / "cache"))
+    with pytest.raises(impls.BackendUnavailable, match="cannot write its compiled library.*FFNBENCH_CACHE"):
+        c_ffn.build()
