@@ -113,13 +113,12 @@ def check_hand_gradients(name, quirks=None):
     for case, x, y, W1, b1, W2, b2, want in HAND_GRADIENTS:
         if not _wanted(case, quirks):
             continue
-        quirks_ = case
-        hp = HyperParams(activation="relu", lr=0.1, l2=0.0, **quirks_)
+        hp = HyperParams(activation="relu", lr=0.1, l2=0.0, **case)
         (gW1, gb1), (gW2, gb2) = backend.gradients(backend.from_numpy(_net(W1, b1, W2, b2), hp),
                                                    np.array([[x]]), np.array([[y]]))
         got = (gW1[0, 0], gb1[0], gW2[0, 0], gb2[0])
         if not np.allclose(got, want, rtol=0, atol=1e-15):
-            _fail(name, f"gradients {quirks_ or 'no quirks'}, x={x}, y={y}: got {got}, want {want}")
+            _fail(name, f"gradients {case or 'no quirks'}, x={x}, y={y}: got {got}, want {want}")
 
 
 def check_sgd_step(name):
@@ -190,10 +189,10 @@ def check_finite_differences(name, quirks=None, h=1e-6):
         if not _wanted(case, quirks):
             continue
         params, X, Y = synthetic(loss, seed=1)
+        # + 0.3 on the first layer: no z exactly 0 (relu'(0) has no finite difference)
         params = [(params[0][0][:3, :3] + 0.3, params[0][1][:3]), (params[1][0][:2, :3], params[1][1][:2]),
-                  (params[2][0][:, :2], params[2][1])]  # + 0.3: no z exactly 0 (no relu'(0) here)
+                  (params[2][0][:, :2], params[2][1])]
         X, Y = X[:5, :3], Y[:5]
-        quirks_ = case
         hp = HyperParams(activation=activation, lr=0.1, l2=0.1, loss=loss, **case)
         grads = backend.gradients(backend.from_numpy(params, hp), X, Y)
         fd = []
@@ -213,7 +212,7 @@ def check_finite_differences(name, quirks=None, h=1e-6):
         scale = max(max(np.max(np.abs(gW)), np.max(np.abs(gb))) for gW, gb in fd)
         err = max_diff(grads, fd) / scale
         if not err <= 1e-6 or scale == 0:
-            _fail(name, f"gradients vs finite differences, {loss} {activation} {quirks_}: "
+            _fail(name, f"gradients vs finite differences, {loss} {activation} {case}: "
                         f"relative error {err:.2e}")
 
 

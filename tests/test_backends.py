@@ -177,3 +177,21 @@ def test_jax_on_cuda_falls_back_to_cpu_with_a_warning():
         state = jax_ffn.from_numpy([(np.ones((1, 1)), np.zeros(1))], impls.HyperParams("tanh", 0.1, 0.0),
                                    "cuda")
     assert state["device"] == "cpu"
+
+
+def test_the_checks_catch_a_backend_that_is_slightly_wrong(monkeypatch):
+    """A gradient off by one part in a billion, or weights off by 1e-9, fail the checks."""
+    numpy_ffn = impls.load("numpy")
+    real_gradients, real_to_numpy = numpy_ffn.gradients, numpy_ffn.to_numpy
+    monkeypatch.setattr(numpy_ffn, "gradients",
+                        lambda s, X, Y: [(gW * (1 + 1e-9), gb) for gW, gb in real_gradients(s, X, Y)])
+    with pytest.raises(AssertionError, match="backend 'numpy': gradients, mse"):
+        checks.check_gradients("numpy")
+    monkeypatch.setattr(numpy_ffn, "gradients", lambda s, X, Y: [(gW, gb + 1e-3) for gW, gb in
+                                                                 real_gradients(s, X, Y)])
+    with pytest.raises(AssertionError, match="finite differences"):
+        checks.check_finite_differences("numpy", quirks=False)
+    monkeypatch.setattr(numpy_ffn, "to_numpy", lambda s: [(W + 1e-9, b) for W, b in real_to_numpy(s)])
+    case = checks.cases()[0]
+    with pytest.raises(AssertionError, match=f"{case.id}: max \\|dW\\| against c"):
+        checks.check_same_as_reference("numpy", case, "c")
