@@ -2,7 +2,8 @@
 
 The suite runs against *each* commit's installed ffnbench, so it uses only API that has
 existed since the first commit (TrainConfig, harness.prepare/load_backend/epoch_orders/
-warm_up/train and the backend contract) and checks for later additions (batch_size).
+warm_up/train and the backend contract) and checks for later additions (batch_size,
+impls.unavailable, the backends' synchronize).
 
 FFNBENCH_BENCH_TINY=1 shrinks the data and the epoch counts so that tests can run every
 benchmark body once in seconds (tests/test_benchmarks.py); asv never sets it.
