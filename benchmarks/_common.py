@@ -2,7 +2,8 @@
 
 The suite runs against *each* commit's installed ffnbench, so it uses only API that has
 existed since the first commit (TrainConfig, harness.prepare/load_backend/epoch_orders/
-warm_up/train and the backend contract) and checks for later additions (batch_size).
+warm_up/train and the backend contract) and checks for later additions (batch_size,
+impls.unavailable, the backends' synchronize).
 
 FFNBENCH_BENCH_TINY=1 shrinks the data and the epoch counts so that tests can run every
 benchmark body once in seconds (tests/test_benchmarks.py); asv never sets it.
@@ -20,7 +21,8 @@ from . import THREADS
 
 # Spelled out, not impls.BACKENDS: asv runs this suite (from the checkout) against every
 # older commit, whose registry may lack a newer backend; that backend is then a skip.
-BACKENDS = ["python", "numpy", "numba", "torch"]  # a new backend: add it here
+# tests/test_benchmarks.py checks that this is the current registry, in its order.
+BACKENDS = ["python", "numpy", "numba", "torch", "jax", "c"]
 ARCHS = ["10", "50-30-20-10-5", "50-100-60-30-20-10"]  # hidden layer sizes, as asv shows them
 LARGEST = ARCHS[-1]
 DATASETS = ["red", "white"]
@@ -67,10 +69,25 @@ def has_batch_size():
     return "batch_size" in {f.name for f in dataclasses.fields(TrainConfig)}
 
 
+def check_backend(backend):
+    """A backend added after this commit is a skip (NotImplementedError). One that this
+    commit has but that cannot run in this environment (engine or compiler missing) is an
+    error that asv reports, never a silent skip: asv.conf.json installs every engine."""
+    if backend not in impls.BACKENDS:
+        raise NotImplementedError(f"this commit has no backend '{backend}'")
+    reason = getattr(impls, "unavailable", lambda name: None)(backend)  # older commits lack it
+    if reason:
+        raise RuntimeError(reason)
+
+
+def synchronizer(module):
+    """The backend's synchronize(state), a no-op on commits from before it existed."""
+    return getattr(module, "synchronize", lambda state: None)
+
+
 def config(backend="numpy", arch="10", dataset="red", batch_size=1, **kw):
     """The published-table defaults (tanh, lr 0.01, l2 0.1, seed 0) for one grid point."""
-    if backend not in impls.BACKENDS:  # a backend added after this commit
-        raise NotImplementedError(f"this commit has no backend '{backend}'")
+    check_backend(backend)
     if batch_size != 1:
         if not has_batch_size():
             raise NotImplementedError("this commit has no mini-batch training (no TrainConfig.batch_size)")
@@ -112,8 +129,8 @@ def epoch_state(grid, backend, arch, dataset, batch_size=1):
     cfg = config(backend, arch, dataset, batch_size)
     try:
         module = harness.load_backend(cfg)
-    except UserError as e:  # its engine is not installed in this environment
-        raise NotImplementedError(str(e)) from None
+    except UserError as e:  # on an older commit, whose registry had no unavailable()
+        raise RuntimeError(str(e)) from None
     g = grid[dataset, arch]
     harness.warm_up(module, g["params"], cfg.hp, g["X"], g["Y"], cfg.device)
     return module, module.from_numpy(g["params"], cfg.hp, cfg.device), g["X"], g["Y"], g["order"]

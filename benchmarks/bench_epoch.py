@@ -5,7 +5,7 @@ same initial weights on the same sample order; the data are prepared once (`setu
 and JIT compilation happens in `setup` (harness.warm_up), never in the timed body.
 """
 from ._common import (ARCHS, BACKENDS, BATCH_SIZES, DATASETS, LARGEST, epoch_state,
-                      prepare_grid, skip_if_slow)
+                      prepare_grid, skip_if_slow, synchronizer)
 
 
 class EpochTiming:
@@ -30,9 +30,11 @@ class TimeEpoch(EpochTiming):
     def setup(self, grid, backend, hidden, dataset):
         skip_if_slow(backend, hidden)
         self.backend, self.state, self.X, self.Y, self.order = epoch_state(grid, backend, hidden, dataset)
+        self.sync = synchronizer(self.backend)
 
     def time_epoch(self, grid, backend, hidden, dataset):
         self.backend.train_epoch(self.state, self.X, self.Y, self.order)
+        self.sync(self.state)  # a device (GPU, JAX's async dispatch) finishes inside the timing
 
 
 class TimeMiniBatchEpoch(EpochTiming):
@@ -48,9 +50,11 @@ class TimeMiniBatchEpoch(EpochTiming):
         skip_if_slow(backend, hidden)
         self.backend, self.state, self.X, self.Y, self.order = epoch_state(
             grid, backend, hidden, dataset, batch_size)
+        self.sync = synchronizer(self.backend)
 
     def time_epoch(self, grid, backend, hidden, dataset, batch_size):
         self.backend.train_epoch(self.state, self.X, self.Y, self.order)
+        self.sync(self.state)
 
 
 class PeakMemEpoch:
@@ -68,6 +72,8 @@ class PeakMemEpoch:
     def setup(self, grid, backend):
         skip_if_slow(backend, LARGEST)
         self.backend, self.state, self.X, self.Y, self.order = epoch_state(grid, backend, LARGEST, "white")
+        self.sync = synchronizer(self.backend)
 
     def peakmem_epoch(self, grid, backend):
         self.backend.train_epoch(self.state, self.X, self.Y, self.order)
+        self.sync(self.state)

@@ -11,7 +11,7 @@ from dataclasses import fields
 try:  # the heavy imports (numpy, pandas, the commands): Ctrl-C here is one line too
     import numpy as np
 
-    from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS
+    from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, declarations
 
     from . import __version__, compare, harness, history, verify
     from . import table as table_cmd
@@ -84,7 +84,9 @@ def _add_train_options(p):
     p.add_argument("--init", default=d.init,
                    help=f"{_or(INITS)} (auto: Glorot for sigmoid/tanh, He for relu)")
     p.add_argument("--scaling", default=d.scaling, help=f"{_or(SCALINGS)} (default %(default)s)")
-    p.add_argument("--device", default=d.device, help=f"{_or(DEVICES)}, torch backend only (default %(default)s)")
+    p.add_argument("--device", default=d.device, help=f"{_or(DEVICES)} (default %(default)s); "
+                   + "; ".join(f"{dev}: {', '.join(n for n, dec in declarations().items() if dev in dec.devices)}"
+                               for dev in DEVICES if dev != "cpu"))
     p.add_argument("--loss", default=None,
                    help=" | ".join(f"{k} ({v} output)" for k, v in LOSSES.items()) + "; default per task: "
                         + ", ".join(f"{t} {ls[0]}" for t, ls in TASK_LOSSES.items()))

@@ -4,7 +4,10 @@ Every backend starts from the same initial weights and trains the same epochs in
 sample order; the comparison only counts if they all end with the same weights.
 """
 import argparse
+import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -52,6 +55,8 @@ def limit_threads(n):
     limiter = threadpool_limits(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
+    if n == 1 and "XLA_FLAGS" not in os.environ:  # read when JAX first runs something
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     return limiter
 
 
@@ -78,19 +83,20 @@ def time_case(case, repeat, prepared):
     warmup = harness.warm_up(backend, prepared.params, config.hp, X, Y, config.device)
     state = backend.from_numpy(prepared.params, config.hp, config.device)
     orders = harness.epoch_orders(config.seed, len(X))
-    backend.train_epoch(state, X, Y, next(orders))
-    seconds = [_seconds(lambda: backend.train_epoch(state, X, Y, next(orders))) for _ in range(repeat)]
-    return seconds, warmup, backend.to_numpy(state)
+    harness.timed_epoch(backend, state, X, Y, next(orders))
+    seconds = [harness.timed_epoch(backend, state, X, Y, next(orders)) for _ in range(repeat)]
+    return seconds, warmup, backend.to_numpy(state), str(state.get("device", config.device))
 
 
-def _row(case, seconds, warmup, n_weights, n_samples, peak):
+def _row(case, seconds, warmup, n_weights, n_samples, peak, device):
     med = float(np.median(seconds))
     gflops = FLOPS_PER_WEIGHT * n_weights * n_samples / med / 1e9
     return {"backend": case.backend, "hidden": "-".join(map(str, case.hidden)),
             "dataset": case.dataset, "batch_size": str(case.batch_size), "n_weights": n_weights,
             "n_samples": n_samples, "ms_median": 1e3 * med, "ms_min": 1e3 * min(seconds),
             "ms_max": 1e3 * max(seconds), "us_per_sample": 1e6 * med / n_samples,
-            "gflops": gflops, "pct_peak": 100 * gflops / peak, "warmup_s": warmup}
+            "gflops": gflops, "pct_peak": 100 * gflops / peak, "warmup_s": warmup,
+            "device": device}
 
 
 def _max_diff(a, b):
@@ -110,14 +116,15 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
                     case = Case(name, hidden, dataset, B)
                     if progress:
                         progress(case)
-                    seconds, warmup, weights[name] = time_case(case, repeat, prepared)
+                    seconds, warmup, weights[name], device = time_case(case, repeat, prepared)
                     group.append(_row(case, seconds, warmup, n_weights,
-                                      len(prepared.X["train"]), peak))
+                                      len(prepared.X["train"]), peak, device))
                 ref = "torch" if "torch" in weights else backends[0]
                 times = {r["backend"]: r["ms_median"] for r in group}
                 for r in group:
                     r["speedup_vs_python"] = times["python"] / r["ms_median"] if "python" in times else None
                     r["speedup_vs_torch"] = times["torch"] / r["ms_median"] if "torch" in times else None
+                    r["times_c"] = r["ms_median"] / times["c"] if "c" in times else None  # the yardstick
                     r["max_dw_vs_reference"] = _max_diff(weights[r["backend"]], weights[ref])
                     r["reference"] = ref
                     r["same_weights"] = r["max_dw_vs_reference"] <= SAME_WEIGHTS_TOL
@@ -128,7 +135,7 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
 def _environment(threads, peak):
     import importlib.metadata as md
     versions = {}
-    for pkg in ("numpy", "numba", "torch", "scipy"):
+    for pkg in ("numpy", "numba", "torch", "jax", "scipy"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -137,7 +144,23 @@ def _environment(threads, peak):
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
         else platform.processor()
     return {"cpu": cpu, "python": platform.python_version(), "threads": threads,
-            "peak_gflops": peak, **versions}
+            "peak_gflops": peak, **versions, "cc": _cc_version(), "gpu": _gpu_name()}
+
+
+def _cc_version():
+    """The C backend's compiler, first line of `cc --version`, or None."""
+    cc = impls.find_tool("cc")
+    try:
+        return subprocess.run([cc, "--version"], capture_output=True, text=True,
+                              timeout=60).stdout.splitlines()[0] if cc else None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+
+
+def _gpu_name():
+    """The CUDA device torch sees, where torch is loaded and has one; else None."""
+    torch = sys.modules.get("torch")
+    return torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else None
 
 
 def _fmt(v, spec):
@@ -149,13 +172,18 @@ def markdown(df, scaling, env):
         "# Training speed per backend",
         "",
         f"Measured by `ffnbench compare` on {env['cpu']}, Python {env['python']}, numpy "
-        f"{env['numpy']}, numba {env['numba']}, torch {env['torch']}; {env['threads']} thread(s) "
-        f"for every engine (BLAS and torch), so the comparison is per core.",
+        f"{env['numpy']}, numba {env['numba']}, torch {env['torch']}, jax {env.get('jax', '—')}, "
+        f"C compiler {env.get('cc') or '—'}; {env['threads']} thread(s) for every engine (BLAS, "
+        "torch, XLA), so the comparison is per core."
+        + (f" GPU: {env['gpu']}." if env.get("gpu") else ""),
         f"Single-core float64 peak, measured as a 1024x1024 matmul: **{env['peak_gflops']:.1f} GFLOP/s**.",
         f"GFLOP/s counts {FLOPS_PER_WEIGHT} x weights x samples per epoch (forward 2, backward 2, "
         "gradient and update 2 per weight and sample), whatever the engine really executes.",
         "Times are medians (min–max) over the timed epochs, after a JIT warm-up on 2 samples and one "
-        "untimed epoch; every backend trains the same epochs from the same weights in the same order.",
+        "untimed epoch; every backend trains the same epochs from the same weights in the same order. "
+        "On a GPU (or JAX's asynchronous dispatch) each timed epoch and the warm-up end when the "
+        "device has finished (the backend's synchronize).",
+        "× C: the backend's time per epoch as a multiple of the C backend's (the plain-C yardstick).",
         "",
     ]
     if not df["same_weights"].all():
@@ -169,13 +197,14 @@ def markdown(df, scaling, env):
                   f"{df['max_dw_vs_reference'].max():.1e} <= {SAME_WEIGHTS_TOL:g}).", ""]
     for (dataset, B), g in df.groupby(["dataset", "batch_size"], sort=False):
         lines += [f"## {dataset} wine, batch size {B} ({g['n_samples'].iloc[0]} samples per epoch)", "",
-                  "| backend | hidden | weights | ms/epoch | µs/sample | GFLOP/s | % peak | "
-                  "× python | × torch | warm-up s |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| backend | device | hidden | weights | ms/epoch | µs/sample | GFLOP/s | % peak | "
+                  "× C | × python | × torch | warm-up s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in g.itertuples():
             lines.append(
-                f"| {r.backend} | {r.hidden} | {r.n_weights} | {r.ms_median:.2f} "
+                f"| {r.backend} | {r.device} | {r.hidden} | {r.n_weights} | {r.ms_median:.2f} "
                 f"({r.ms_min:.2f}–{r.ms_max:.2f}) | {r.us_per_sample:.2f} | {r.gflops:.3f} | "
-                f"{r.pct_peak:.2f} | {_fmt(r.speedup_vs_python, '.1f')} | "
+                f"{r.pct_peak:.2f} | {_fmt(r.times_c, '.2f')} | {_fmt(r.speedup_vs_python, '.1f')} | "
                 f"{_fmt(r.speedup_vs_torch, '.2f')} | {r.warmup_s:.2f} |")
         lines.append("")
     if scaling is not None and len(scaling):
@@ -267,7 +296,13 @@ def figures(df, scaling, out_dir, machine=None):
 
 
 def cmd_compare(args):
-    backends = parse_choices(args.backends, "backends", tuple(impls.BACKENDS))
+    if args.backends is None:  # every backend that can run here; say which cannot
+        backends = tuple(n for n in impls.BACKENDS if not impls.unavailable(n))
+        for name in impls.BACKENDS:
+            if name not in backends:
+                print(f"ffnbench compare: leaving out {impls.unavailable(name)}", file=sys.stderr)
+    else:
+        backends = parse_choices(args.backends, "backends", tuple(impls.BACKENDS))
     datasets = parse_choices(args.datasets, "datasets", REGRESSION_DATASETS)
     batch_sizes = [parse_batch_size(b) for b in parse_choices(args.batch_sizes, "batch-sizes")]
     archs = [parse_hidden(h) for h in args.hidden] if args.hidden else list(ARCHS)
@@ -325,7 +360,9 @@ def add_parser(sub):
                                    "write OUT/speed.csv, speed.md and OUT/figures/speed_*.png.",
                        epilog="example:\n  ffnbench compare --no-scaling --datasets white "
                               "--out build/speed")
-    p.add_argument("--backends", default=",".join(impls.BACKENDS), help="comma-separated (default all)")
+    p.add_argument("--backends", default=None,
+                   help=f"comma-separated, of {', '.join(impls.BACKENDS)} (default: all that can "
+                        "run here; those that cannot are named on stderr)")
     p.add_argument("--hidden", action="append",
                    help="an architecture, e.g. 50,30,20,10,5; repeat the option for several "
                         "(default: 10 / 50,30,20,10,5 / 50,100,60,30,20,10)")

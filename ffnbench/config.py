@@ -2,6 +2,7 @@
 import math
 from dataclasses import asdict, dataclass
 
+import impls
 from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, HyperParams
 
 from .data import TASKS
@@ -16,7 +17,7 @@ TASK_LOSSES = {  # the losses that fit each task; the first is the default
 }
 INITS = ("auto", "glorot", "he", "uniform01")
 SCALINGS = ("standard", "minmax", "none")
-DEVICES = ("cpu", "cuda")
+DEVICES = impls.devices()  # every device some backend declares
 
 
 def parse_choices(text, name, allowed=None):
@@ -105,6 +106,10 @@ class TrainConfig:
         _one_of("init", self.init, INITS)
         _one_of("scaling", self.scaling, SCALINGS)
         _one_of("device", self.device, DEVICES)
+        devices = impls.declaration(self.backend).devices
+        if self.device not in devices:
+            raise UserError(f"backend '{self.backend}' runs on {', '.join(devices)} only, "
+                            f"not on {self.device}")
         if isinstance(self.hidden, str):
             object.__setattr__(self, "hidden", parse_hidden(self.hidden))
         if not self.hidden or not all(isinstance(n, int) and n >= 1 for n in self.hidden):

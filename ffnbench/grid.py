@@ -43,13 +43,17 @@ def default_jobs():
         return os.cpu_count() or 1
 
 
+def code_files(backend):
+    """The files whose bytes decide a run's numbers: the harness and the backend's
+    declared sources (a C file or kernel module as well as its Python module)."""
+    return [*_CODE, *impls.source_paths(backend)]
+
+
 @lru_cache(maxsize=None)  # once per process: the code it runs was imported once too
 def code_fingerprint(backend):
-    """sha256 of the harness and backend sources (impls/<backend>.py and the registry)."""
-    pkg = Path(impls.__file__).parent
-    files = [*_CODE, pkg / "__init__.py", pkg / (impls.BACKENDS[backend].split(".")[-1] + ".py")]
+    """sha256 of `code_files(backend)`."""
     h = hashlib.sha256()
-    for f in files:
+    for f in code_files(backend):
         h.update(f.read_bytes())
     return h.hexdigest()
 

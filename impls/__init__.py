@@ -1,12 +1,12 @@
 """The contestants: one module per backend, each with the same public names.
 
-Contract (see README, "How to add a backend"):
+Contract (the Backend protocol below; docs/backends.md says how to add one):
 
-    NAME                                  registry key
-    DEVICES                               devices the backend can run on
+    DECLARATION                           what the backend is and needs (Declaration)
     from_numpy(params, hp, device="cpu")  [(W, b), ...] float64 + HyperParams -> engine state
     to_numpy(state)                       engine state -> [(W, b), ...] float64 copies
-    train_epoch(state, X, Y, order)       one pass over X[order], updates state in place
+    train_epoch(state, X, Y, order)       one pass over X[order], updates state
+    synchronize(state)                    returns when the engine's queued work is done
     predict(state, X)                     network outputs, numpy (m, n_out)
     gradients(state, X, Y)                gradient of the objective J, [(gW, gb), ...]
 
@@ -20,16 +20,30 @@ Adam: as torch.optim.Adam with weight_decay = l2 on the weights only.
 Canonical weights: W(l) has shape (fan_out, fan_in), b(l) has shape (fan_out,), so that
 z(l) = W(l) a(l-1) + b(l). X is (m, n_in), Y is (m, n_out), float64.
 Backends import only their engine: no data loading, shuffling, seeding, timing or printing.
+
+Each backend module states its DECLARATION once, as the first statement after its imports
+of impls, written with literal values only: the registry reads it from the source without
+importing the module (and so without importing its engine), and everything else that knows
+about backends (CLI choices, device validation, tests, cache fingerprint, asv) asks here.
 """
+import ast
 import importlib
-from typing import NamedTuple
+import importlib.util
+import os
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple, Protocol
 
 BACKENDS = {  # name -> module, imported on first use so a missing engine is a clear error
     "python": "impls.python_ffn",
     "numpy": "impls.numpy_ffn",
     "numba": "impls.numba_ffn",
     "torch": "impls.torch_ffn",
+    "jax": "impls.jax_ffn",
+    "c": "impls.c_ffn",
 }
+
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = {  # loss -> output activation; each pair has the simple output error yhat - y
@@ -68,15 +82,137 @@ class HyperParams(NamedTuple):
         return self.batch_size or n
 
 
+GRADIENTS = ("hand-written", "autograd")  # autograd: the engine differentiates the loss
+
+
+class Declaration(NamedTuple):
+    """What a backend is and needs; every field is required, so a lost line is an error."""
+
+    name: str  # its key in BACKENDS and on the command line (--backend NAME)
+    devices: tuple  # where it runs: "cpu", "cuda"
+    extra: str | None  # the pip extra that installs its engine (pip install 'ffnbench[extra]')
+    packages: tuple  # modules it imports beyond the core dependencies (numpy, scipy)
+    gradients: str  # "hand-written" backpropagation, or "autograd" by the engine
+    sources: tuple  # files under impls/ that define it: their bytes key the result cache
+    tools: tuple  # programs it runs, found on PATH; $NAME (e.g. $CC for cc) overrides
+
+
+class Backend(Protocol):
+    """The contract every backend module follows (see the module docstring)."""
+
+    DECLARATION: Declaration
+
+    def from_numpy(self, params: list, hp: "HyperParams", device: str = "cpu") -> object: ...
+    def to_numpy(self, state: object) -> list: ...
+    def train_epoch(self, state: object, X, Y, order) -> None: ...
+    def synchronize(self, state: object) -> None: ...
+    def predict(self, state: object, X): ...
+    def gradients(self, state: object, X, Y) -> list: ...
+
+
+CONTRACT = (*Backend.__annotations__,  # the names a backend module must have
+            *(n for n, v in vars(Backend).items() if callable(v) and not n.startswith("_")))
+HERE = Path(__file__).parent
+
+
 class BackendUnavailable(ImportError):
-    """The backend's engine (numba, torch) is not installed."""
+    """The backend cannot run here: its engine is not installed, or a tool it needs is missing."""
+
+
+class BadDeclaration(ValueError):
+    """A backend module's DECLARATION is missing, incomplete or not literal."""
+
+
+def _module_path(name):
+    return HERE / (BACKENDS[name].split(".")[-1] + ".py")
+
+
+@lru_cache(maxsize=None)
+def declaration(name):
+    """Backend `name`'s Declaration, read from its source file without importing it."""
+    path = _module_path(name)
+    if not path.is_file():
+        raise BadDeclaration(f"backend '{name}' is registered but impls/{path.name} does not exist")
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["DECLARATION"]:
+            call = node.value
+            if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Declaration"):
+                raise BadDeclaration(f"{path.name}: DECLARATION must be Declaration(field=literal, ...)")
+            try:
+                fields = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+            except ValueError:
+                raise BadDeclaration(f"{path.name}: DECLARATION fields must be literals") from None
+            missing = [f for f in Declaration._fields if f not in fields]
+            unknown = [f for f in fields if f not in Declaration._fields]
+            if missing or unknown:
+                raise BadDeclaration(f"{path.name}: DECLARATION "
+                                     + (f"lacks {', '.join(missing)}" if missing else "")
+                                     + ("; " if missing and unknown else "")
+                                     + (f"has unknown {', '.join(unknown)}" if unknown else ""))
+            return _checked(Declaration(**fields), name, path.name)
+    raise BadDeclaration(f"{path.name}: no DECLARATION = Declaration(...) at module level")
+
+
+def _checked(d, name, fname):
+    problems = []
+    if d.name != name:
+        problems.append(f"name {d.name!r} is not its registry key {name!r}")
+    if not d.devices or not set(d.devices) <= {"cpu", "cuda"}:
+        problems.append(f"devices {d.devices!r} must be some of 'cpu', 'cuda'")
+    if d.gradients not in GRADIENTS:
+        problems.append(f"gradients {d.gradients!r} must be one of {', '.join(GRADIENTS)}")
+    if fname not in d.sources:
+        problems.append(f"sources must include {fname}")
+    problems += [f"source {s} does not exist" for s in d.sources if not (HERE / s).is_file()]
+    if d.packages and not d.extra:
+        problems.append("packages need an extra that installs them")
+    if problems:
+        raise BadDeclaration(f"{fname}: DECLARATION {'; '.join(problems)}")
+    return d
+
+
+def declarations():
+    """{name: Declaration} of every registered backend, in registry order."""
+    return {name: declaration(name) for name in BACKENDS}
+
+
+def devices():
+    """Every device some backend runs on, cpu first."""
+    return tuple(dict.fromkeys(dev for d in declarations().values() for dev in d.devices))
+
+
+def source_paths(name):
+    """The files whose bytes decide backend `name`'s numbers: the registry and its sources."""
+    return [HERE / "__init__.py", *(HERE / s for s in declaration(name).sources)]
+
+
+def find_tool(tool):
+    """The program `tool` (e.g. cc) as $TOOL names it or as found on PATH; None if absent."""
+    return shutil.which(os.environ.get(tool.upper()) or tool)
+
+
+def unavailable(name):
+    """Why backend `name` cannot run here (one line), or None; imports nothing."""
+    d = declaration(name)
+    for package in d.packages:
+        if importlib.util.find_spec(package) is None:
+            return (f"backend '{name}' needs the package '{package}', which is not installed "
+                    f"(pip install 'ffnbench[{d.extra}]')")
+    for tool in d.tools:
+        if find_tool(tool) is None:
+            return (f"backend '{name}' needs the program '{tool}' (set ${tool.upper()} or put it "
+                    "on PATH), which was not found")
+    return None
 
 
 def load(name):
-    """Import backend `name`; a missing engine raises BackendUnavailable naming it."""
+    """Import backend `name`; if it cannot run here, BackendUnavailable says why in one line."""
+    reason = unavailable(name)
+    if reason:
+        raise BackendUnavailable(reason)
     try:
         return importlib.import_module(BACKENDS[name])
-    except ModuleNotFoundError as e:
+    except ModuleNotFoundError as e:  # an undeclared dependency: still one line
         raise BackendUnavailable(
             f"backend '{name}' needs the package '{e.name}', which is not installed "
-            f"(pip install 'ffnbench[{name}]')") from None
+            f"(pip install 'ffnbench[{declaration(name).extra or name}]')") from None

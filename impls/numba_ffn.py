@@ -12,10 +12,12 @@ from math import exp, sqrt
 import numpy as np
 from numba import njit
 
-from impls import DELTA_SCALE
+from impls import DELTA_SCALE, Declaration
 
-NAME = "numba"
-DEVICES = ("cpu",)
+DECLARATION = Declaration(
+    name="numba", devices=("cpu",), extra="numba", packages=("numba",), gradients="hand-written",
+    sources=("numba_ffn.py",), tools=(),
+)
 ACT_CODE = {"sigmoid": 0, "tanh": 1, "relu": 2}
 OUT_CODE = {"mse": 0, "bce": 1, "ce": 2}  # linear, sigmoid, softmax output
 OPT_CODE = {"sgd": 0, "adam": 1}
@@ -320,3 +322,7 @@ def gradients(state, X, Y):
     _batch_gradient(*_layout(state), X, Y, np.arange(len(X)), *state["codes"], state["scale"],
                     state["hp"].l2, grad, np.empty(len(X) * state["sizes"].max(), np.int64))
     return to_numpy({**state, "theta": grad})
+
+
+def synchronize(state):
+    """Nothing to wait for: the work is done when train_epoch returns."""

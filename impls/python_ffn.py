@@ -4,10 +4,12 @@ from itertools import repeat
 from math import exp, sqrt, tanh
 from operator import add, mul, sub
 
-from impls import DELTA_SCALE
+from impls import DELTA_SCALE, Declaration
 
-NAME = "python"
-DEVICES = ("cpu",)
+DECLARATION = Declaration(
+    name="python", devices=("cpu",), extra=None, packages=(), gradients="hand-written",
+    sources=("python_ffn.py",), tools=(),
+)
 
 
 def _sigmoid(z):
@@ -168,3 +170,7 @@ def gradients(state, X, Y):
     import numpy as np
     grads = _batch_gradients(state, X.tolist(), Y.tolist(), _functions(state["hp"]))
     return [(np.array(gW, dtype=np.float64), np.array(gb, dtype=np.float64)) for gW, gb in grads]
+
+
+def synchronize(state):
+    """Nothing to wait for: the work is done when train_epoch returns."""

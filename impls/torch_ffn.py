@@ -4,8 +4,12 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-NAME = "torch"
-DEVICES = ("cpu", "cuda")
+from impls import Declaration
+
+DECLARATION = Declaration(
+    name="torch", devices=("cpu", "cuda"), extra="torch", packages=("torch",),
+    gradients="autograd", sources=("torch_ffn.py",), tools=(),
+)
 ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
 LOSS = {  # per-sample loss from the logits z(L), summed over outputs: (m,)
     "mse": lambda z, Y: ((z - Y) ** 2).sum(dim=1),
@@ -83,3 +87,9 @@ def gradients(state, X, Y):
     g = torch.autograd.grad(J, params)
     L = len(state["W"])
     return [(g[l].cpu().numpy(), g[L + l].cpu().numpy()) for l in range(L)]
+
+
+def synchronize(state):
+    """Wait for the device's queued kernels (CUDA runs them asynchronously)."""
+    if state["device"].type == "cuda":
+        torch.cuda.synchronize(state["device"])

@@ -7,7 +7,6 @@ import impls
 from ffnbench import data, harness
 
 BACKENDS = list(impls.BACKENDS)
-HAND_WRITTEN = [b for b in BACKENDS if b != "torch"]
 
 
 def subset(prepared, n):

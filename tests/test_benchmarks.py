@@ -118,6 +118,32 @@ def test_asv_matrix_pins_the_versions_of_requirements_txt():
     assert conf["results_dir"] == "results/asv" and conf["branches"] == ["main"]
 
 
+def test_the_suite_times_every_registered_backend(suite):
+    """A new backend missing from the suite's spelled-out list would never be measured."""
+    import impls
+    _common = importlib.import_module("benchmarks._common")
+    assert _common.BACKENDS == list(impls.BACKENDS)
+
+
+def test_asv_installs_every_package_a_backend_declares():
+    """Without its engine in the matrix, asv could not run a backend at all."""
+    import impls
+    asv_util = pytest.importorskip("asv.util")
+    conf = asv_util.load_json(str(ROOT / "asv.conf.json"), js_comments=True)
+    for name, d in impls.declarations().items():
+        for package in d.packages:
+            assert package in conf["matrix"]["req"], (name, package)
+
+
+def test_a_backend_that_cannot_run_is_an_error_not_a_skip(suite, monkeypatch):
+    """asv reports it, so a missing engine is never mistaken for an older commit."""
+    import impls
+    _common = importlib.import_module("benchmarks._common")
+    monkeypatch.setattr(impls, "unavailable", lambda name: f"backend '{name}' needs 'x'")
+    with pytest.raises(RuntimeError, match="needs 'x'"):
+        _common.config("numpy")
+
+
 def test_asv_check_passes():
     """`asv check` discovers the suite in this environment and checks every signature."""
     pytest.importorskip("asv")

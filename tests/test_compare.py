@@ -1,4 +1,5 @@
 """`ffnbench compare`: same work, same weights, honest arithmetic; never asserts on time."""
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -8,13 +9,57 @@ from ffnbench import cli, compare
 
 @pytest.fixture(scope="module")
 def rows():
-    return compare.run_cases(["numpy", "numba", "python"], [(5,)], ["red"], [1, 64], repeat=2,
-                             peak=10.0)
+    return compare.run_cases(["numpy", "numba", "python", "jax", "c"], [(5,)], ["red"], [1, 64],
+                             repeat=2, peak=10.0)
 
 
 def test_every_case_ends_with_the_same_weights(rows):
-    assert len(rows) == 6 and rows["same_weights"].all()
+    assert len(rows) == 10 and rows["same_weights"].all()
     assert (rows["reference"] == "numpy").all() and rows["max_dw_vs_reference"].max() <= 1e-12
+    assert (rows["device"] == "cpu").all()
+
+
+def test_times_c_is_each_time_over_the_c_backends(rows):
+    for _, g in rows.groupby("batch_size"):
+        c = g[g["backend"] == "c"]["ms_median"].iloc[0]
+        assert g["times_c"].tolist() == pytest.approx((g["ms_median"] / c).tolist())
+    assert "| % peak | × C |" in compare.markdown(rows, None, _env())
+
+
+def test_timed_epochs_and_warm_up_end_after_the_device_is_done(monkeypatch):
+    """The clock stops only after synchronize(state): on a GPU, or with JAX's asynchronous
+    dispatch, train_epoch returns before the work is done (checked here on the CPU)."""
+    from ffnbench import harness
+    events = []
+
+    class Fake:
+        def from_numpy(self, params, hp, device):
+            return {}
+
+        def train_epoch(self, state, X, Y, order):
+            events.append("train")
+
+        def predict(self, state, X):
+            events.append("predict")
+
+        def synchronize(self, state):
+            events.append("sync")
+
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: events.append("clock") or 0.0)
+    harness.timed_epoch(Fake(), {}, None, None, None)
+    assert events == ["clock", "train", "sync", "clock"]
+    events.clear()
+    harness.warm_up(Fake(), None, None, np.zeros((5, 1)), np.zeros((5, 1)), "cpu")
+    assert events[0] == "clock" and events[-2:] == ["sync", "clock"]
+
+
+def test_jax_synchronize_blocks_until_ready(monkeypatch):
+    jax_ffn = impls.load("jax")
+    waited = []
+    monkeypatch.setattr(jax_ffn.jax, "block_until_ready", lambda x: waited.append(x) or x)
+    state = jax_ffn.from_numpy([(np.ones((1, 1)), np.zeros(1))], impls.HyperParams("tanh", 0.1, 0.0))
+    jax_ffn.synchronize(state)
+    assert waited == [state["params"]]
 
 
 def test_derived_columns_follow_from_the_median(rows):
@@ -28,6 +73,7 @@ def test_derived_columns_follow_from_the_median(rows):
     python = rows[(rows["backend"] == "python") & (rows["batch_size"] == "1")]["ms_median"].iloc[0]
     assert r["speedup_vs_python"] == pytest.approx(python / r["ms_median"])
     assert r["speedup_vs_torch"] is None
+    assert r["backend"] == "numpy" and r["times_c"] > 0
 
 
 def test_a_backend_that_computes_something_else_voids_the_comparison(monkeypatch):
@@ -41,7 +87,7 @@ def test_a_backend_that_computes_something_else_voids_the_comparison(monkeypatch
 
 def _env():
     return {"cpu": "test", "python": "3", "numpy": "x", "numba": "x", "torch": "x",
-            "threads": 1, "peak_gflops": 10.0}
+            "threads": 1, "peak_gflops": 10.0, "jax": "x", "cc": None, "gpu": None}
 
 
 def test_scaling_findings_name_the_crossing():
@@ -82,3 +128,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, messag
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_by_default_a_backend_that_cannot_run_here_is_left_out_and_named(tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setattr(impls, "BACKENDS", {k: impls.BACKENDS[k] for k in ("numpy", "c")})
+    code = cli.main(["compare", "--hidden", "3", "--datasets", "red", "--batch-sizes", "1",
+                     "--repeat", "1", "--no-scaling", "--out", str(tmp_path)])
+    assert code == 0 and "leaving out backend 'c' needs the program 'cc'" in capsys.readouterr().err
+    assert list(pd.read_csv(tmp_path / "speed.csv")["backend"]) == ["numpy"]

@@ -21,6 +21,10 @@ def test_wheel_carries_the_datasets_and_the_backends(tmp_path):
     for path in ("ffnbench/datasets/winequality-red.csv", "ffnbench/datasets/winequality-white.csv",
                  "ffnbench/reference/seed_table.csv", "impls/numba_ffn.py", "ffnbench/cli.py"):
         assert path in names, path
+    import impls
+    for name in impls.BACKENDS:  # every declared source, the C file included
+        for source in impls.declaration(name).sources:
+            assert f"impls/{source}" in names, (name, source)
     with zipfile.ZipFile(wheel) as z:
         assert z.read("ffnbench/datasets/winequality-red.csv") == (
             ROOT / "datasets/winequality-red.csv").read_bytes()
