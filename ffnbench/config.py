@@ -15,7 +15,9 @@ TASK_LOSSES = {  # the losses that fit each task; the first is the default
     "multiclass": ("ce",),
 }
 INITS = ("auto", "glorot", "he", "uniform01")
-SCALINGS = ("standard", "minmax", "none")
+SCALINGS = ("standard", "minmax", "none", "sample-maxmin")
+STOPS = ("patience", "first-rise")  # see harness.train
+SPLITS = ("random", "grouped")  # see data.split
 DEVICES = ("cpu", "cuda")
 
 
@@ -97,6 +99,12 @@ class TrainConfig:
     beta1: float = 0.9  # Adam's moment decay rates and epsilon
     beta2: float = 0.999
     eps: float = 1e-8
+    # the printed article code's maths quirks (impls.HyperParams) and its data handling
+    input_activation: bool = False
+    grad_bug: bool = False
+    relu_grad0: float = 0.0
+    stop: str = "patience"  # patience | first-rise (stop when the validation error rises)
+    split: str = "random"  # random | grouped (identical rows stay in one part)
 
     def __post_init__(self):
         _one_of("backend", self.backend, tuple(BACKENDS))
@@ -105,6 +113,13 @@ class TrainConfig:
         _one_of("init", self.init, INITS)
         _one_of("scaling", self.scaling, SCALINGS)
         _one_of("device", self.device, DEVICES)
+        _one_of("stop", self.stop, STOPS)
+        _one_of("split", self.split, SPLITS)
+        for name in ("input_activation", "grad_bug"):
+            if not isinstance(getattr(self, name), bool):
+                raise UserError(f"--{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
+        if self.relu_grad0 not in (0, 1) or isinstance(self.relu_grad0, bool):
+            raise UserError(f"--relu-grad0 must be 0 or 1, got {self.relu_grad0!r}")
         if isinstance(self.hidden, str):
             object.__setattr__(self, "hidden", parse_hidden(self.hidden))
         if not self.hidden or not all(isinstance(n, int) and n >= 1 for n in self.hidden):
@@ -147,7 +162,8 @@ class TrainConfig:
             activation=self.activation, lr=float(self.lr), l2=float(self.l2), loss=self.loss,
             batch_size=0 if self.batch_size == "full" else self.batch_size,
             optimizer=self.optimizer, beta1=float(self.beta1), beta2=float(self.beta2),
-            eps=float(self.eps))
+            eps=float(self.eps), input_activation=self.input_activation,
+            grad_bug=self.grad_bug, relu_grad0=float(self.relu_grad0))
 
     def to_dict(self):
         d = asdict(self)
