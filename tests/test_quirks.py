@@ -2,6 +2,7 @@
 relu_grad0): every backend agrees with the torch reference under each switch and each
 combination, and the buggy gradient is what it says on a hand-checked net."""
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -77,3 +78,77 @@ def test_grad_bug_by_hand(backend_name):
     hp = impls.HyperParams(activation="relu", lr=0.1, l2=0.0)
     g = backend.gradients(backend.from_numpy(params, hp), np.array([[2.0]]), np.array([[0.0]]))
     assert [(gW[0, 0], gb[0]) for gW, gb in g] == [(0.0, 0.0), (0.0, 0.0), (0.0, 1.0)]
+
+
+# --- the harness side: stopping rule, grouped split, sample scaling ---------------------
+
+def test_first_rise_stops_at_the_first_non_falling_epoch_and_keeps_its_weights():
+    cfg = TrainConfig(backend="numpy", dataset="red", hidden=(6,), activation="tanh", lr=0.05,
+                      l2=0.0, epochs=60, seed=2, stop="first-rise")
+    result, weights = harness.train(cfg)
+    h = result["val_mse_history"]
+    assert result["epochs_run"] == len(h) < 60  # it stopped before the cap
+    assert all(b < a for a, b in zip(h[:-2], h[1:-1])) and h[-1] >= h[-2]
+    # no restore: the weights are those after the last epoch, not after the best one
+    plain, w_last = harness.train(TrainConfig(**{**cfg.to_dict(), "stop": "patience",
+                                                 "patience": 0, "epochs": len(h)}))
+    assert max_weight_diff(weights, w_last) == 0.0
+    assert result["val_mse"] == pytest.approx(h[-1]) and result["best_epoch"] == len(h) - 1
+
+
+def test_grouped_split_keeps_every_copy_of_a_wine_in_one_part():
+    from ffnbench import data
+    X, y, _ = data.load("white")
+    groups = data.duplicate_groups(X, y)
+    assert groups.max() + 1 < len(y)  # the file has duplicates to keep together
+    parts = data.split(len(y), 3, groups=groups)
+    sets = [set(groups[p]) for p in parts]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert sorted(np.concatenate(parts)) == list(range(len(y)))
+    for part, share in zip(parts, (0.70, 0.15, 0.15)):
+        assert abs(len(part) - share * len(y)) <= 10  # the largest white group has 8 copies
+    again = data.split(len(y), 3, groups=groups)
+    assert all((a == b).all() for a, b in zip(parts, again))  # seeded
+    other = data.split(len(y), 4, groups=groups)
+    assert not (parts[2] == other[2][:len(parts[2])]).all()
+
+
+def test_duplicate_groups_by_hand():
+    from ffnbench import data
+    X = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [3.0, 4.0]])
+    g = data.duplicate_groups(X, np.array([5.0, 5.0, 6.0, 5.0]))  # row 2: same inputs, other quality
+    assert g[0] == g[1] and len({g[0], g[2], g[3]}) == 3
+
+
+def test_sample_maxmin_maps_each_row_to_0_1():
+    from ffnbench import data
+    X = np.array([[1.0, 3.0, 2.0], [-4.0, 0.0, 4.0], [7.0, 7.0, 7.0]])
+    got = data.scale("sample-maxmin", X[:1], X)
+    assert got.tolist() == [[0.0, 1.0, 0.5], [0.0, 0.5, 1.0], [0.0, 0.0, 0.0]]
+
+
+def test_article_protocol_diverges_where_the_article_printed_nan():
+    """Setting #3 (50,30,20,10,5 tanh, lr 0.1) on white under the article protocol: NaN in
+    the first epoch, as published (the full check is `ffnbench table --protocol article
+    --settings 3 --datasets white --seeds 3`)."""
+    from ffnbench import table
+    s = table.load_settings()[2]
+    spec = table.Spec(protocols=("article",), datasets=("white",), seeds=1, backend="numba")
+    result, _ = harness.train(replace(spec.config(s, "white", "article", 0), epochs=3))
+    assert result["diverged"] and result["diverged_epoch"] == 1
+    textbook = replace(spec.config(s, "white", "article", 0), epochs=1, grad_bug=False,
+                       input_activation=False)
+    assert not harness.train(textbook)[0]["diverged"]  # the quirks, not the data, blow it up
+
+
+def test_baselines_fit_on_the_training_part_and_beat_the_mean():
+    from ffnbench import table
+    b = table.baseline_runs(("red",), 1)
+    assert set(b["setting"]) == {"mean", "least squares", "random forest", "gradient boosting",
+                                 "RBF SVR"}
+    mean = b[b["setting"] == "mean"].iloc[0]
+    assert mean["test_prediction_sd"] < 1e-12  # a constant: collapsed by definition
+    for _, r in b[b["setting"] != "mean"].iterrows():
+        assert r["val_mse"] < mean["val_mse"] and r["test_mse"] < mean["test_mse"], r["setting"]
+    grouped = table.baseline_runs(("red",), 1, split="grouped", strong=False)
+    assert len(grouped) == 2 and grouped["test_mse"].iloc[0] != mean["test_mse"]
