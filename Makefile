@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce table methods compare figures history clean
+.PHONY: setup test reproduce table duplicates methods compare figures history clean
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -22,8 +22,11 @@ test: $(STAMP)
 
 reproduce: table methods compare figures  # the main job, on the embedded defaults
 
-table: $(STAMP)  # the published wine-quality table, both protocols -> results/table.{csv,md}
-	$(BIN)/ffnbench table --protocol both
+table: $(STAMP)  # the published wine-quality table, every protocol -> results/{table.csv,table.md,ablation.md}
+	$(BIN)/ffnbench table --protocol all
+
+duplicates: $(STAMP)  # baselines and best FFN, random vs grouped split -> results/duplicates.md, results/grouped/
+	$(BIN)/python scripts/duplicates.py
 
 methods: $(STAMP)  # optimisers and classification over 5 seeds -> results/methods.md
 	$(BIN)/python scripts/methods.py
