@@ -442,7 +442,7 @@ def _context(spec, table, ds):
              "for orientation only.", ""]
     if not strong:
         lines += ["*scikit-learn is not installed: the random forest, gradient boosting and "
-                  "RBF SVR rows were skipped (`pip install scikit-learn`).*", ""]
+                  "RBF SVR rows were skipped (`pip install 'ffnbench[baselines]'`).*", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def row(label, pick):
