@@ -152,3 +152,16 @@ def test_baselines_fit_on_the_training_part_and_beat_the_mean():
         assert r["val_mse"] < mean["val_mse"] and r["test_mse"] < mean["test_mse"], r["setting"]
     grouped = table.baseline_runs(("red",), 1, split="grouped", strong=False)
     assert len(grouped) == 2 and grouped["test_mse"].iloc[0] != mean["test_mse"]
+
+
+def test_train_command_takes_every_quirk(capsys):
+    from ffnbench import cli
+    code = cli.main(["train", "--backend", "numpy", "--hidden", "5", "--activation", "relu",
+                     "--epochs", "2", "--input-activation", "--grad-bug", "--relu-grad0", "1",
+                     "--stop", "first-rise", "--scaling", "sample-maxmin", "--split", "grouped",
+                     "--json"])
+    import json
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert code == 0
+    assert (config["input_activation"], config["grad_bug"], config["relu_grad0"], config["stop"],
+            config["scaling"], config["split"]) == (True, True, 1.0, "first-rise", "sample-maxmin", "grouped")

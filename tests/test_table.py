@@ -196,3 +196,26 @@ def test_a_directory_below_a_file_fails_before_any_run(tmp_path, capsys, option)
     assert code == 2 and f"{option} " in err and "is not a directory" in err
     assert err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_without_scikit_learn_the_table_runs_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(table, "strong_baselines", dict)
+    table._baseline_rows.cache_clear()
+    spec = table.Spec(settings=(7,), datasets=("red",), seeds=2, epochs=3, backend="numpy")
+    t = table.run_table(spec, out=tmp_path, cache_dir=tmp_path / "cache", jobs=1, progress=False,
+                        log=open(os.devnull, "w"))
+    table._baseline_rows.cache_clear()
+    assert set(t[t["kind"] == "baseline"]["setting"]) == {"mean", "least squares"}
+    assert "scikit-learn is not installed" in (tmp_path / "table.md").read_text()
+    assert (t[t["kind"] == "setting"]["best_baseline"] == "least squares").all()
+
+
+def test_published_is_an_alias_and_overrides_reach_every_run(tmp_path):
+    args = cli.build_parser().parse_args(["table", "--protocol", "published,article", "--split",
+                                          "grouped", "--grad-bug", "--out", str(tmp_path / "o"),
+                                          "--cache-dir", str(tmp_path / "c")])
+    spec = table.spec_from_args(args)
+    assert spec.protocols == ("minmax-uniform", "article") and spec.split == "grouped"
+    configs = [c for *_, c in spec.plan()]
+    assert all(c.split == "grouped" and c.grad_bug for c in configs)
+    assert {c.input_activation for c in configs} == {False, True}  # the rest stays per protocol
