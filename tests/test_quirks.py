@@ -33,9 +33,9 @@ def _run_all(cfg, n_train):
 @pytest.mark.parametrize("quirks", SWITCHES, ids=_ids)
 @pytest.mark.parametrize("activation", impls.ACTIVATIONS)
 def test_per_sample_sgd_agrees_under_every_quirk(activation, quirks):
-    """3 epochs of per-sample SGD (each backend's fast path), 200 wines, two hidden layers."""
+    """3 epochs of per-sample SGD (each backend's fast path), 100 wines, two hidden layers."""
     _run_all(dict(dataset="red", hidden=(8, 5), activation=activation, lr=0.01, l2=0.1,
-                  epochs=3, patience=0, seed=4, **quirks), 200)
+                  epochs=3, patience=0, seed=4, **quirks), 100)
 
 
 @pytest.mark.parametrize("quirks", SWITCHES, ids=_ids)
@@ -43,7 +43,7 @@ def test_per_sample_sgd_agrees_under_every_quirk(activation, quirks):
 def test_mini_batch_and_adam_agree_under_every_quirk(optimizer, batch_size, quirks):
     _run_all(dict(dataset="white", hidden=(6, 4, 3), activation="relu", optimizer=optimizer,
                   batch_size=batch_size, lr=0.01 if optimizer == "sgd" else 1e-3, l2=0.05,
-                  epochs=3, patience=0, seed=5, **quirks), 120)
+                  epochs=3, patience=0, seed=5, **quirks), 64)
 
 
 def test_raw_input_with_activation_agrees():
