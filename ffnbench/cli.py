@@ -67,10 +67,11 @@ def add_quirk_options(p, d=None):
     """The printed article code's quirks (docs/protocol.md), for train and table; table
     passes d=None: an option left unset keeps its protocol's choice."""
     pick = (lambda v: None) if d is None else (lambda v: v)
+    default = "the protocol's" if d is None else "%(default)s"
     d = d or TrainConfig()
     p.add_argument("--stop", default=pick(d.stop), help=f"{_or(STOPS)}: first-rise stops at the "
                    "first epoch whose validation error is not lower than the one before and keeps "
-                   "its weights; --epochs stays a cap (default patience)")
+                   f"its weights; --epochs stays a cap (default {default})")
     p.add_argument("--split", default=pick(d.split), help=f"{_or(SPLITS)}: grouped keeps all copies "
                    "of an identical wine (inputs and quality) in one part (default random)")
     p.add_argument("--input-activation", action="store_true", default=pick(d.input_activation),
@@ -79,7 +80,7 @@ def add_quirk_options(p, d=None):
                    help="weight gradient from the layer input before its activation (x, z), "
                         "as the printed code has it")
     p.add_argument("--relu-grad0", type=float, default=pick(d.relu_grad0),
-                   help="relu'(0): 0 (autograd) or 1 (the printed code) (default 0)")
+                   help=f"relu'(0): 0 (autograd) or 1 (the printed code) (default {default})")
 
 
 def _config(args):

@@ -120,6 +120,7 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
         if self.relu_grad0 not in (0, 1) or isinstance(self.relu_grad0, bool):
             raise UserError(f"--relu-grad0 must be 0 or 1, got {self.relu_grad0!r}")
+        object.__setattr__(self, "relu_grad0", float(self.relu_grad0))  # one cache key for 1 and 1.0
         if isinstance(self.hidden, str):
             object.__setattr__(self, "hidden", parse_hidden(self.hidden))
         if not self.hidden or not all(isinstance(n, int) and n >= 1 for n in self.hidden):

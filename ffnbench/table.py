@@ -675,8 +675,9 @@ def cmd_table(args):
 def add_parser(sub):
     p = sub.add_parser("table", help="reproduce the published wine-quality table (docs/protocol.md)",
                        description="Train every setting of the published table on both wine "
-                                   "datasets over several seeds, with early stopping; write "
-                                   "OUT/table.csv and OUT/table.md. Finished runs are cached, so "
+                                   "datasets over several seeds under one or more protocols; write "
+                                   "OUT/table.csv, OUT/table.md and, for several protocols, "
+                                   "OUT/ablation.md. Finished runs are cached, so "
                                    "an interrupted run resumes where it stopped.")
     p.add_argument("--seeds", type=int, default=5, help="seeds (splits) per setting (default %(default)s)")
     p.add_argument("--backend", default="numba",
