@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce fresh-reproduce results table methods compare figures history clean
+.PHONY: setup test reproduce fresh-reproduce results table duplicates methods compare figures history clean
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -30,7 +30,7 @@ test: $(STAMP)
 # protocol adds to it; e.g. REPRODUCE_COMPARE_OPTS="--no-scaling --repeat 3 --datasets white"
 # halves the comparison (verify then checks just those rows).
 OUT ?= results
-TABLE_OPTS ?= --protocol both
+TABLE_OPTS ?= --protocol all
 COMPARE_OPTS ?=
 REPRODUCE_DIR := build/reproduce
 REPRODUCE_COMPARE_OPTS ?= --no-scaling --repeat 3
@@ -41,6 +41,9 @@ reproduce: TABLE_CACHE = $(REPRODUCE_DIR)/.cache/table
 reproduce: fresh-reproduce table methods compare figures  # the main job: recompute, then verify
 	$(BIN)/ffnbench verify $(REPRODUCE_DIR) results
 
+duplicates: $(STAMP)  # baselines and best FFN, random vs grouped split -> results/duplicates.md, results/grouped/
+	$(BIN)/python scripts/duplicates.py
+
 fresh-reproduce:
 	rm -rf $(REPRODUCE_DIR)
 
@@ -48,7 +51,7 @@ results: table methods compare figures  # refresh the committed results/ (then r
 
 TABLE_CACHE ?= .cache/table
 
-table: $(STAMP)  # the published wine-quality table, both protocols -> OUT/table.{csv,md}
+table: $(STAMP)  # the published wine-quality table, every protocol -> OUT/{table.csv,table.md,ablation.md}
 	$(BIN)/ffnbench table $(TABLE_OPTS) --out $(OUT) --cache-dir $(TABLE_CACHE) --no-progress
 
 methods: $(STAMP)  # optimisers and classification over 5 seeds -> OUT/methods.{csv,md}

@@ -15,7 +15,7 @@ try:  # the heavy imports (numpy, pandas, the commands): Ctrl-C here is one line
 
     from . import __version__, compare, harness, history, verify
     from . import table as table_cmd
-    from .config import DATASETS, DEVICES, INITS, SCALINGS, TASK_LOSSES, TrainConfig
+    from .config import DATASETS, DEVICES, INITS, SCALINGS, SPLITS, STOPS, TASK_LOSSES, TrainConfig
     from .errors import UserError
     from .fileio import atomic_write, check_writable_dir, to_json
 except KeyboardInterrupt:
@@ -97,11 +97,32 @@ def _add_train_options(p):
     p.add_argument("--beta1", type=float, default=d.beta1, help="Adam (default %(default)s)")
     p.add_argument("--beta2", type=float, default=d.beta2, help="Adam (default %(default)s)")
     p.add_argument("--eps", type=float, default=d.eps, help="Adam (default %(default)s)")
+    add_quirk_options(p, d)  # d: train's defaults are TrainConfig's
     p.add_argument("--data-dir", default=None,
                    help="read the wine CSVs from this directory (default: the copy installed "
                         "with ffnbench)")
     p.add_argument("--allow-unverified", action="store_true",
                    help="accept CSVs whose sha256 differs from the UCI files (still validated)")
+
+
+def add_quirk_options(p, d=None):
+    """The printed article code's quirks (docs/protocol.md), for train and table; table
+    passes d=None: an option left unset keeps its protocol's choice."""
+    pick = (lambda v: None) if d is None else (lambda v: v)
+    default = "the protocol's" if d is None else "%(default)s"
+    d = d or TrainConfig()
+    p.add_argument("--stop", default=pick(d.stop), help=f"{_or(STOPS)}: first-rise stops at the "
+                   "first epoch whose validation error is not lower than the one before and keeps "
+                   f"its weights; --epochs stays a cap (default {default})")
+    p.add_argument("--split", default=pick(d.split), help=f"{_or(SPLITS)}: grouped keeps all copies "
+                   "of an identical wine (inputs and quality) in one part (default random)")
+    p.add_argument("--input-activation", action="store_true", default=pick(d.input_activation),
+                   help="apply the hidden activation to the input too: a(0) = f(x)")
+    p.add_argument("--grad-bug", action="store_true", default=pick(d.grad_bug),
+                   help="weight gradient from the layer input before its activation (x, z), "
+                        "as the printed code has it")
+    p.add_argument("--relu-grad0", type=float, default=pick(d.relu_grad0),
+                   help=f"relu'(0): 0 (autograd) or 1 (the printed code) (default {default})")
 
 
 def _config(args):
@@ -189,7 +210,7 @@ def build_parser():
     p.add_argument("--save-weights", metavar="FILE.npz",
                    help="save the final weights (W1, b1, W2, ... as float64)")
     p.set_defaults(func=cmd_train)
-    table_cmd.add_parser(sub)
+    add_quirk_options(table_cmd.add_parser(sub))
     compare.add_parser(sub)
     history.add_parser(sub)
     verify.add_parser(sub)

@@ -16,7 +16,9 @@ TASK_LOSSES = {  # the losses that fit each task; the first is the default
     "multiclass": ("ce",),
 }
 INITS = ("auto", "glorot", "he", "uniform01")
-SCALINGS = ("standard", "minmax", "none")
+SCALINGS = ("standard", "minmax", "none", "sample-maxmin")
+STOPS = ("patience", "first-rise")  # see harness.train
+SPLITS = ("random", "grouped")  # see data.split
 DEVICES = impls.devices()  # every device some backend declares
 
 
@@ -98,6 +100,12 @@ class TrainConfig:
     beta1: float = 0.9  # Adam's moment decay rates and epsilon
     beta2: float = 0.999
     eps: float = 1e-8
+    # the printed article code's maths quirks (impls.HyperParams) and its data handling
+    input_activation: bool = False
+    grad_bug: bool = False
+    relu_grad0: float = 0.0
+    stop: str = "patience"  # patience | first-rise (stop when the validation error rises)
+    split: str = "random"  # random | grouped (identical rows stay in one part)
 
     def __post_init__(self):
         _one_of("backend", self.backend, tuple(BACKENDS))
@@ -110,6 +118,14 @@ class TrainConfig:
         if self.device not in devices:
             raise UserError(f"backend '{self.backend}' runs on {', '.join(devices)} only, "
                             f"not on {self.device}")
+        _one_of("stop", self.stop, STOPS)
+        _one_of("split", self.split, SPLITS)
+        for name in ("input_activation", "grad_bug"):
+            if not isinstance(getattr(self, name), bool):
+                raise UserError(f"--{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
+        if self.relu_grad0 not in (0, 1) or isinstance(self.relu_grad0, bool):
+            raise UserError(f"--relu-grad0 must be 0 or 1, got {self.relu_grad0!r}")
+        object.__setattr__(self, "relu_grad0", float(self.relu_grad0))  # one cache key for 1 and 1.0
         if isinstance(self.hidden, str):
             object.__setattr__(self, "hidden", parse_hidden(self.hidden))
         if not self.hidden or not all(isinstance(n, int) and n >= 1 for n in self.hidden):
@@ -152,7 +168,8 @@ class TrainConfig:
             activation=self.activation, lr=float(self.lr), l2=float(self.l2), loss=self.loss,
             batch_size=0 if self.batch_size == "full" else self.batch_size,
             optimizer=self.optimizer, beta1=float(self.beta1), beta2=float(self.beta2),
-            eps=float(self.eps))
+            eps=float(self.eps), input_activation=self.input_activation,
+            grad_bug=self.grad_bug, relu_grad0=float(self.relu_grad0))
 
     def to_dict(self):
         d = asdict(self)

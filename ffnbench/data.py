@@ -171,10 +171,37 @@ def _cut(perm):
     return perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
 
 
-def split(n, seed, labels=None):
+def duplicate_groups(X, target):
+    """One group id per row: rows with identical inputs and target share it."""
+    return np.unique(np.column_stack([X, target]), axis=0, return_inverse=True)[1].ravel()
+
+
+def _cut_groups(idx, groups, rng):
+    """idx cut into (train, val, test) with every group whole: the groups in a seeded
+    random order, each cut at the group boundary nearest int(0.7 n), int(0.7 n) + int(0.15 n)."""
+    _, inverse, counts = np.unique(groups[idx], return_inverse=True, return_counts=True)
+    rank = np.empty(len(counts), dtype=np.int64)
+    rank[rng.permutation(len(counts))] = np.arange(len(counts))  # group -> its place
+    ends = np.cumsum(counts[np.argsort(rank)])  # rows up to and including each place
+    n = len(idx)
+    c1 = int(np.argmin(np.abs(ends - int(0.7 * n)))) + 1
+    c2 = max(c1, int(np.argmin(np.abs(ends - (int(0.7 * n) + int(0.15 * n))))) + 1)
+    r = rank[inverse.ravel()]
+    o = np.argsort(r, kind="stable")
+    idx, r = idx[o], r[o]
+    return idx[r < c1], idx[(r >= c1) & (r < c2)], idx[r >= c2]
+
+
+def split(n, seed, labels=None, groups=None):
     """Index arrays (train, val, test): sizes int(0.7 n), int(0.15 n) and the rest, or
-    stratified (that cut within each class) when class labels are given."""
+    stratified (that cut within each class) when class labels are given. With `groups`
+    (e.g. duplicate_groups), rows of one group always land in the same part."""
     rng = np.random.default_rng([seed, SPLIT_STREAM])
+    if groups is not None:
+        classes = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c)
+                                                         for c in np.unique(labels)]
+        cuts = [_cut_groups(idx, groups, rng) for idx in classes]
+        return tuple(np.concatenate(part) for part in zip(*cuts))
     if labels is None:
         return _cut(rng.permutation(n))
     cuts = [_cut(rng.permutation(np.flatnonzero(labels == c))) for c in np.unique(labels)]
@@ -201,3 +228,13 @@ SCALERS = {  # fitted on the training part only: X -> (X - shift) / scale
 def fit_scaler(kind, X_train):
     """(shift, scale) such that (X - shift) / scale is the scaled X."""
     return SCALERS[kind](X_train)
+
+
+def scale(kind, X_train, X):
+    """X scaled by `kind` (config.SCALINGS) fitted on X_train; sample-maxmin fits nothing:
+    each row is mapped to [0, 1] by its own min and max over the 11 features."""
+    if kind == "sample-maxmin":
+        lo, span = X.min(axis=1, keepdims=True), np.ptp(X, axis=1, keepdims=True)
+        return (X - lo) / np.where(span > 0, span, 1.0)
+    shift, s = fit_scaler(kind, X_train)
+    return (X - shift) / s

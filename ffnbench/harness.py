@@ -65,9 +65,10 @@ def _targets(target, loss, n_classes):
 def prepare(config):
     X, target, classes = data.load_task(config.dataset, config.data_dir, config.allow_unverified)
     labels = None if classes is None else target
-    parts = dict(zip(("train", "val", "test"), data.split(len(target), config.seed, labels)))
-    shift, scale = data.fit_scaler(config.scaling, X[parts["train"]])
-    Xs = {k: np.ascontiguousarray((X[idx] - shift) / scale) for k, idx in parts.items()}
+    groups = data.duplicate_groups(X, target) if config.split == "grouped" else None
+    parts = dict(zip(("train", "val", "test"), data.split(len(target), config.seed, labels, groups)))
+    Xs = {k: np.ascontiguousarray(data.scale(config.scaling, X[parts["train"]], X[idx]))
+          for k, idx in parts.items()}
     Ys = {k: _targets(target[idx], config.loss, len(classes or ())) for k, idx in parts.items()}
     sizes = (X.shape[1], *config.hidden, Ys["train"].shape[1])
     memory.check(config, sizes, {k: len(idx) for k, idx in parts.items()})  # before allocating
@@ -140,7 +141,8 @@ def flat_metrics(task, metrics):
     """The headline numbers as top-level keys, e.g. test_mse or test_accuracy."""
     if task == "regression":
         return {**{f"{k}_mse": metrics[k]["mse"] for k in ("train", "val", "test")},
-                **{f"test_{m}": metrics["test"][m] for m in ("rmse", "mae", "acc_0_5", "acc_1_0")}}
+                **{f"test_{m}": metrics["test"].get(m) for m in ("rmse", "mae", "acc_0_5", "acc_1_0",
+                                                                 "prediction_sd")}}
     return {**{f"{k}_log_loss": metrics[k]["log_loss"] for k in ("train", "val", "test")},
             **{f"{k}_accuracy": metrics[k]["accuracy"] for k in ("train", "val", "test")},
             "test_confusion": metrics["test"]["confusion"]}
@@ -169,15 +171,22 @@ def train(config, prepared=None):
             history.append(val)
             if val < best[0]:
                 best = (val, epoch, weights)
+            if config.stop == "first-rise":  # the printed code: no patience, no restore
+                if len(history) > 1 and val >= history[-2]:
+                    break
             elif config.patience and epoch - best[1] >= config.patience:
                 break
-        if config.patience and diverged_epoch is None:
+        if config.stop == "patience" and config.patience and diverged_epoch is None:
             weights = best[2]  # early stopping restores the best weights
             state = backend.from_numpy(weights, hp, config.device)
         if diverged_epoch:  # the run ended in NaN/inf: a result, reported like the published table
             metrics = {k: dict.fromkeys(evaluate(Y[k], Y[k]), None) for k in X}  # same keys
+            if config.task == "regression":
+                metrics["test"]["prediction_sd"] = None
         else:
             metrics = {k: evaluate(backend.predict(state, X[k]), Y[k]) for k in X}
+            if config.task == "regression":  # a (near-)constant net shows as a tiny spread
+                metrics["test"]["prediction_sd"] = float(np.std(backend.predict(state, X["test"])))
     result = {
         "backend": config.backend, "dataset": config.dataset, "task": config.task,
         "config": config.to_dict(), "classes": p.classes,

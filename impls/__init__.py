@@ -18,7 +18,7 @@ error is delta(L) = DELTA_SCALE[loss] * (yhat - y). SGD: theta <- theta - lr * d
 Adam: as torch.optim.Adam with weight_decay = l2 on the weights only.
 
 Canonical weights: W(l) has shape (fan_out, fan_in), b(l) has shape (fan_out,), so that
-z(l) = W(l) a(l-1) + b(l). X is (m, n_in), Y is (m, n_out), float64.
+z(l) = W(l) a(l-1) + b(l) as in docs/protocol.md. X is (m, n_in), Y is (m, n_out), float64.
 Backends import only their engine: no data loading, shuffling, seeding, timing or printing.
 
 Each backend module states its DECLARATION once, as the first statement after its imports

@@ -2,9 +2,15 @@
 
 All weights and biases live in one float64 vector `theta`; layer l's W (row-major,
 (fan_out, fan_in)) starts at woff[l] and its b at boff[l]. For per-sample SGD the
-activations and deltas of all layers share two flat buffers indexed by aoff. Kernels are
-module-level functions of arrays and scalars (cache=True), so compiled code is reused
-across processes; the Python functions at the bottom adapt the backend contract to them.
+activations, pre-activations and deltas of all layers share flat buffers indexed by aoff.
+Kernels are module-level functions of arrays, scalars and small tuples (cache=True), so
+compiled code is reused across processes; the Python functions at the bottom adapt the
+backend contract to them. The tuples a kernel takes:
+
+    net   = (sizes, woff, boff, aoff)    int64 arrays: the layer layout
+    maths = (act, out, scale, l2, input_activation, grad_bug, relu_grad0)
+            act and out are the named codes below; scale = DELTA_SCALE[loss]
+    opt   = (kind, batch, lr, beta1, beta2, eps, t)   t: Adam's step count so far
 """
 from functools import partial
 from math import exp, sqrt
@@ -18,9 +24,13 @@ DECLARATION = Declaration(
     name="numba", devices=("cpu",), extra="numba", packages=("numba",), gradients="hand-written",
     sources=("numba_ffn.py",), tools=(),
 )
-ACT_CODE = {"sigmoid": 0, "tanh": 1, "relu": 2}
-OUT_CODE = {"mse": 0, "bce": 1, "ce": 2}  # linear, sigmoid, softmax output
-OPT_CODE = {"sgd": 0, "adam": 1}
+# numba kernels branch on small integers; these names are the only place they are spelled
+SIGMOID, TANH, RELU = 0, 1, 2  # hidden activations
+LINEAR, SIGMOID_OUT, SOFTMAX = 0, 1, 2  # output activations (by loss)
+SGD, ADAM = 0, 1  # optimisers
+ACTIVATION = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU}
+OUTPUT = {"mse": LINEAR, "bce": SIGMOID_OUT, "ce": SOFTMAX}
+OPTIMIZER = {"sgd": SGD, "adam": ADAM}
 # error_model="numpy": x / 0.0 gives inf or nan (a diverged run, which the harness records)
 # instead of a Python ZeroDivisionError check on every division, which keeps LLVM from
 # vectorising the loop around it
@@ -60,11 +70,11 @@ def _exp_reduced(r):
 
 @jit(inline="always")
 def _tanh(z, k):
-    """z <- tanh(z) = 1 - 2 / (exp(2z) + 1) in place, |error| < 4e-16. math.exp is a scalar
-    libm call (4.4 ns per element here, and llvmlite has no vector math library), so exp is
-    written out as exp(x) = 2^q exp(r), q = round(x / ln 2), in two loops with no calls,
-    which LLVM vectorises (1.3 ns). k: an int64 scratch at least as long as z, where 2^q is
-    built as the bits of a float64 (exponent field q + 1023)."""
+    """z <- tanh(z) = 1 - 2 / (exp(2z) + 1) in place, |error| < 4e-16. llvmlite has no
+    vector math library, so math.exp would stay a scalar call per element; instead exp is
+    written out as exp(x) = 2^q exp(r), q = round(x / ln 2), in two loops free of calls,
+    which LLVM can vectorise. k: an int64 scratch at least as long as z, where 2^q is built
+    as the bits of a float64 (exponent field q + 1023)."""
     n = z.shape[0]
     for i in range(n):
         x = 2.0 * z[i]
@@ -78,11 +88,11 @@ def _tanh(z, k):
 
 
 @jit(inline="always")
-def _activate(z, code, k):
+def _activate(z, act, k):
     """z <- f(z) in place on a 1-D array; k: int64 scratch for tanh."""
-    if code == 1:
+    if act == TANH:
         _tanh(z, k)
-    elif code == 0:
+    elif act == SIGMOID:
         for i in range(z.shape[0]):
             z[i] = _sigmoid(z[i])
     else:
@@ -91,21 +101,28 @@ def _activate(z, code, k):
 
 
 @jit(inline="always")
-def _fprime(a, code):  # from the activation's output a; relu'(0) = 0
-    if code == 0:
+def _fprime(a, act):
+    """f'(z) from the activation's output a; for relu this is relu'(0) = 0 (a = 0 for all
+    z <= 0), so a relu'(0) other than 0 needs z itself: see _relu_prime."""
+    if act == SIGMOID:
         return a * (1.0 - a)
-    if code == 1:
+    if act == TANH:
         return 1.0 - a * a
     return 1.0 if a > 0.0 else 0.0
 
 
+@jit(inline="always")
+def _relu_prime(z, grad0):
+    return 1.0 if z > 0.0 else (grad0 if z == 0.0 else 0.0)
+
+
 @jit()
-def _output(z, out_code):
+def _output(z, out):
     """The output activation, in place on one sample's z(L) (1-D) or a batch's (2-D rows)."""
-    if out_code == 1:
+    if out == SIGMOID_OUT:
         for k in np.ndindex(z.shape):
             z[k] = _sigmoid(z[k])
-    elif out_code == 2:
+    elif out == SOFTMAX:
         r = z.reshape((-1, z.shape[-1]))
         for n in range(r.shape[0]):
             top = r[n].max()
@@ -114,9 +131,16 @@ def _output(z, out_code):
             r[n] /= r[n].sum()
 
 
-# Per-sample kernels index per-layer views (W = theta[...].reshape) with plain range
-# variables: numba then drops its negative-index checks and the loops vectorise. Flat
-# index arithmetic (theta[r + i]) was 2.6x slower.
+@jit(inline="always")
+def _keeps_z(maths):
+    """Whether the backward pass needs z(l) itself: the grad bug, or relu'(0) != 0."""
+    act, _, _, _, _, grad_bug, grad0 = maths
+    return grad_bug or (act == RELU and grad0 != 0.0)
+
+
+# The per-sample kernels index per-layer views (W = theta[...].reshape) with plain range
+# variables, never flat index arithmetic (theta[r + i]): numba can then prove the indices
+# non-negative, drop its wrap-around checks, and LLVM vectorises the inner loops.
 
 @jit(inline="always")
 def _dot(row, a, n):
@@ -135,82 +159,133 @@ def _dot(row, a, n):
 
 
 @jit(inline="always")
-def _layer(theta, sizes, woff, boff, buf, aoff, l):
+def _layer(theta, net, buf, l):
     """Views of layer l: W (n_l+1, n_l), b (n_l+1,), its input part and output part of buf."""
+    sizes, woff, boff, aoff = net
     nin, nout = sizes[l], sizes[l + 1]
     return (theta[woff[l]:boff[l]].reshape((nout, nin)), theta[boff[l]:boff[l] + nout],
             buf[aoff[l]:aoff[l] + nin], buf[aoff[l + 1]:aoff[l + 1] + nout])
 
 
+@jit(inline="always")
+def _part(buf, net, l):
+    """Layer l's part of a flat per-sample buffer (a(l), z(l) or delta(l))."""
+    sizes, _, _, aoff = net
+    return buf[aoff[l]:aoff[l] + sizes[l]]
+
+
 @jit()
-def _forward(theta, sizes, woff, boff, aoff, A, x, code, out_code, ebits):
-    """a(0) = x, then a(l) = f(W a(l-1) + b) layer by layer into the flat buffer A;
+def _forward(theta, net, A, Z, x, maths, ebits):
+    """a(0) = x (f(x) with input_activation), then a(l) = f(W a(l-1) + b) layer by layer
+    into the flat buffer A; Z gets u(0) = x and z(l) when _keeps_z(maths).
     ebits: int64 scratch as long as the widest layer."""
-    L = sizes.shape[0] - 1
-    A[:sizes[0]] = x
+    act, out, _, _, input_activation, _, _ = maths
+    keep_z = _keeps_z(maths)
+    L = net[0].shape[0] - 1
+    a0 = _part(A, net, 0)
+    a0[:] = x
+    if keep_z:
+        _part(Z, net, 0)[:] = x  # the raw input, even under input_activation
+    if input_activation:
+        _activate(a0, act, ebits)
     for l in range(L):
-        W, b, a, z = _layer(theta, sizes, woff, boff, A, aoff, l)
+        W, b, a, z = _layer(theta, net, A, l)
         for j in range(z.shape[0]):
             z[j] = _dot(W[j], a, a.shape[0]) + b[j]
         if l < L - 1:
-            _activate(z, code, ebits)
-    _output(A[aoff[L]:aoff[L] + sizes[L]], out_code)
+            if keep_z:
+                _part(Z, net, l + 1)[:] = z
+            _activate(z, act, ebits)
+    _output(_part(A, net, L), out)
+
+
+@jit(inline="always")
+def _times_fprime(d, a, z, maths):
+    """d <- d * f'(z) elementwise, one branch per layer, not per element."""
+    act, _, _, _, _, _, grad0 = maths
+    if act == RELU and grad0 != 0.0:
+        for i in range(d.shape[0]):
+            d[i] *= _relu_prime(z[i], grad0)
+    else:
+        for i in range(d.shape[0]):
+            d[i] *= _fprime(a[i], act)
 
 
 @jit()
-def _sgd_epoch(theta, sizes, woff, boff, aoff, A, D, X, Y, order, code, out_code, scale, lr, l2):
+def _sgd_epoch(theta, net, bufs, X, Y, order, maths, lr):
     """Per-sample SGD over X[order]; the backward pass is fused with the update
-    W <- W - lr (delta a^T + l2 W), written as W * (1 - lr l2) - (lr delta) a^T."""
+    W <- W - lr (delta u^T + l2 W), written as W * (1 - lr l2) - (lr delta) u^T, where
+    u = a(l-1), or x and z(l-1) under the grad bug. bufs = (A, Z, D): flat a, z, delta."""
+    A, Z, D = bufs
+    _, _, scale, l2, _, grad_bug, _ = maths
+    sizes = net[0]
     L = sizes.shape[0] - 1
     decay = 1.0 - lr * l2
+    U = Z if grad_bug else A  # what the weight gradient multiplies delta by
     ebits = np.empty(sizes.max(), np.int64)
     for n in order:
-        _forward(theta, sizes, woff, boff, aoff, A, X[n], code, out_code, ebits)
-        out, dout = A[aoff[L]:aoff[L] + sizes[L]], D[aoff[L]:aoff[L] + sizes[L]]
+        _forward(theta, net, A, Z, X[n], maths, ebits)
+        out, dout = _part(A, net, L), _part(D, net, L)
         for j in range(sizes[L]):
             dout[j] = scale * (out[j] - Y[n, j])  # dL/dz(L)
         for l in range(L - 1, 0, -1):
-            W, b, a, _ = _layer(theta, sizes, woff, boff, A, aoff, l)
-            dprev, d = D[aoff[l]:aoff[l] + sizes[l]], D[aoff[l + 1]:aoff[l + 1] + sizes[l + 1]]
+            W, b, u, _ = _layer(theta, net, U, l)
+            dprev, d = _part(D, net, l), _part(D, net, l + 1)
             dprev[:] = 0.0
             for j in range(d.shape[0]):
                 row, dj = W[j], d[j]
                 k = lr * dj
-                for i in range(a.shape[0]):
+                for i in range(u.shape[0]):
                     w = row[i]
                     dprev[i] += w * dj  # W^T delta with the weights before the update
-                    row[i] = w * decay - k * a[i]
+                    row[i] = w * decay - k * u[i]
                 b[j] -= k
-            for i in range(a.shape[0]):
-                dprev[i] *= _fprime(a[i], code)
-        W, b, a, _ = _layer(theta, sizes, woff, boff, A, aoff, 0)
-        d = D[aoff[1]:aoff[1] + sizes[1]]
+            _times_fprime(dprev, _part(A, net, l), _part(Z, net, l), maths)
+        W, b, u, _ = _layer(theta, net, U, 0)
+        d = _part(D, net, 1)
         for j in range(d.shape[0]):  # first layer: no delta for the inputs
             row, k = W[j], lr * d[j]
-            for i in range(a.shape[0]):
-                row[i] = row[i] * decay - k * a[i]
+            for i in range(u.shape[0]):
+                row[i] = row[i] * decay - k * u[i]
             b[j] -= k
 
 
+@jit(inline="always")
+def _weights(theta, net, l):
+    """W(l+1) (n_l+1, n_l) and b(l+1) as views of a flat vector laid out like theta."""
+    sizes, woff, boff, _ = net
+    return (theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l])),
+            theta[boff[l]:boff[l] + sizes[l + 1]])
+
+
 @jit()
-def _batch_gradient(theta, sizes, woff, boff, X, Y, idx, code, out_code, scale, l2, grad, ebits):
-    """grad <- dJ/dtheta over the samples idx: the mean loss gradient plus l2 * W.
-    Matrix products go to BLAS; everything elementwise is one fused loop, no temporaries.
-    ebits: int64 scratch of len(idx) times the widest layer, for tanh."""
+def _batch_gradient(theta, net, X, Y, idx, maths, grad, ebits):
+    """grad <- dJ/dtheta over the samples idx: the mean loss gradient plus l2 * W (with the
+    quirks of maths). Matrix products go to BLAS; everything elementwise is one fused loop,
+    no temporaries. ebits: int64 scratch of len(idx) times the widest layer, for tanh."""
+    act, out, scale, l2, input_activation, grad_bug, grad0 = maths
+    keep_z = _keeps_z(maths)
+    sizes = net[0]
     L = sizes.shape[0] - 1
     m = idx.shape[0]
-    acts = [X[idx]]  # a(l): (m, n_l)
+    x = X[idx]  # (m, n_0)
+    us = [x]  # u(l): x, then z(l) when keep_z
+    a0 = x.copy()
+    if input_activation:
+        _activate(a0.reshape(-1), act, ebits)
+    acts = [a0]  # a(l): (m, n_l)
     for l in range(L):
-        W = theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
-        b = theta[boff[l]:boff[l] + sizes[l + 1]]
+        W, b = _weights(theta, net, l)
         z = np.dot(acts[l], W.T)  # (m, n_l+1)
         for n in range(m):
             for j in range(z.shape[1]):
                 z[n, j] += b[j]
         if l < L - 1:
-            _activate(z.reshape(-1), code, ebits)
+            if keep_z:
+                us.append(z.copy())
+            _activate(z.reshape(-1), act, ebits)
         else:
-            _output(z, out_code)
+            _output(z, out)
         acts.append(z)
     delta = acts[L].copy()  # (m, n_L) = dL/dz(L)
     for n in range(m):
@@ -218,10 +293,9 @@ def _batch_gradient(theta, sizes, woff, boff, X, Y, idx, code, out_code, scale, 
             delta[n, j] = scale * (delta[n, j] - Y[idx[n], j])
     inv_m = 1.0 / m
     for l in range(L - 1, -1, -1):
-        W = theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
-        gW = grad[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l]))
-        gb = grad[boff[l]:boff[l] + sizes[l + 1]]
-        g = np.dot(delta.T, acts[l])
+        W, _ = _weights(theta, net, l)
+        gW, gb = _weights(grad, net, l)
+        g = np.dot(delta.T, us[l] if grad_bug else acts[l])
         for j in range(gW.shape[0]):
             for i in range(gW.shape[1]):
                 gW[j, i] = g[j, i] * inv_m + l2 * W[j, i]
@@ -233,23 +307,21 @@ def _batch_gradient(theta, sizes, woff, boff, X, Y, idx, code, out_code, scale, 
             gb[j] *= inv_m
         if l:
             delta = np.dot(delta, W)  # (m, n_l)
-            a = acts[l]
             for n in range(m):
-                for i in range(delta.shape[1]):
-                    delta[n, i] *= _fprime(a[n, i], code)
+                _times_fprime(delta[n], acts[l][n], us[l][n] if keep_z else acts[l][n], maths)
 
 
 @jit()
-def _batch_epoch(theta, sizes, woff, boff, X, Y, order, B, code, out_code, scale, opt,
-                 lr, l2, b1, b2, eps, M, G, t):
-    """Mini-batch SGD or Adam (torch.optim.Adam's arithmetic) over X[order]; returns the
-    Adam step count t after the epoch."""
+def _batch_epoch(theta, net, X, Y, order, maths, opt, moments):
+    """Mini-batch SGD or Adam (torch.optim.Adam's arithmetic) over X[order]; moments =
+    (M, G), Adam's, updated in place. Returns Adam's step count after the epoch."""
+    kind, B, lr, b1, b2, eps, t = opt
+    M, G = moments
     grad = np.empty_like(theta)
-    ebits = np.empty(B * sizes.max(), np.int64)
+    ebits = np.empty(B * net[0].max(), np.int64)
     for start in range(0, order.shape[0], B):
-        _batch_gradient(theta, sizes, woff, boff, X, Y, order[start:start + B], code,
-                        out_code, scale, l2, grad, ebits)
-        if opt == 0:
+        _batch_gradient(theta, net, X, Y, order[start:start + B], maths, grad, ebits)
+        if kind == SGD:
             for k in range(theta.shape[0]):
                 theta[k] -= lr * grad[k]
         else:
@@ -265,13 +337,14 @@ def _batch_epoch(theta, sizes, woff, boff, X, Y, order, B, code, out_code, scale
 
 
 @jit()
-def _predict(theta, sizes, woff, boff, aoff, A, X, code, out_code):
+def _predict(theta, net, A, Z, X, maths):
+    sizes = net[0]
     L = sizes.shape[0] - 1
     out = np.empty((X.shape[0], sizes[L]))
     ebits = np.empty(sizes.max(), np.int64)
     for n in range(X.shape[0]):
-        _forward(theta, sizes, woff, boff, aoff, A, X[n], code, out_code, ebits)
-        out[n] = A[aoff[L]:aoff[L] + sizes[L]]
+        _forward(theta, net, A, Z, X[n], maths, ebits)
+        out[n] = _part(A, net, L)
     return out
 
 
@@ -284,43 +357,41 @@ def from_numpy(params, hp, device="cpu"):
         k += W.size + b.size
     theta = np.concatenate([np.concatenate([np.ravel(W), b]) for W, b in params])
     aoff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return {"hp": hp, "theta": theta.astype(np.float64), "sizes": sizes,
-            "woff": np.array(woff, dtype=np.int64), "boff": np.array(boff, dtype=np.int64),
-            "aoff": aoff, "A": np.zeros(aoff[-1]), "D": np.zeros(aoff[-1]),
-            "M": np.zeros(k), "G": np.zeros(k), "t": 0,  # Adam moments and step count
-            "codes": (ACT_CODE[hp.activation], OUT_CODE[hp.loss]), "scale": DELTA_SCALE[hp.loss]}
+    net = (sizes, np.array(woff, dtype=np.int64), np.array(boff, dtype=np.int64), aoff)
+    maths = (ACTIVATION[hp.activation], OUTPUT[hp.loss], float(DELTA_SCALE[hp.loss]),
+             float(hp.l2), bool(hp.input_activation), bool(hp.grad_bug), float(hp.relu_grad0))
+    return {"hp": hp, "theta": theta.astype(np.float64), "net": net, "maths": maths,
+            "bufs": (np.zeros(aoff[-1]), np.zeros(aoff[-1]), np.zeros(aoff[-1])),  # A, Z, D
+            "moments": (np.zeros(k), np.zeros(k)), "t": 0}  # Adam's M, G and step count
 
 
 def to_numpy(state):
-    theta, sizes, woff, boff = state["theta"], state["sizes"], state["woff"], state["boff"]
-    return [(theta[woff[l]:boff[l]].reshape(sizes[l + 1], sizes[l]).copy(),
-             theta[boff[l]:boff[l] + sizes[l + 1]].copy()) for l in range(len(sizes) - 1)]
-
-
-def _layout(s):
-    return s["theta"], s["sizes"], s["woff"], s["boff"]
+    return [tuple(a.copy() for a in _weights(state["theta"], state["net"], l))
+            for l in range(len(state["net"][0]) - 1)]
 
 
 def train_epoch(state, X, Y, order):
     hp, order = state["hp"], np.asarray(order, dtype=np.int64)
     if hp.per_sample_sgd:  # the published per-sample loop
-        _sgd_epoch(*_layout(state), state["aoff"], state["A"], state["D"], X, Y, order,
-                   *state["codes"], state["scale"], hp.lr, hp.l2)
+        _sgd_epoch(state["theta"], state["net"], state["bufs"], X, Y, order, state["maths"],
+                   float(hp.lr))
         return
-    state["t"] = _batch_epoch(*_layout(state), X, Y, order, hp.batch(len(order)),
-                              *state["codes"], state["scale"], OPT_CODE[hp.optimizer], hp.lr,
-                              hp.l2, hp.beta1, hp.beta2, hp.eps, state["M"], state["G"], state["t"])
+    opt = (OPTIMIZER[hp.optimizer], hp.batch(len(order)), float(hp.lr), float(hp.beta1),
+           float(hp.beta2), float(hp.eps), state["t"])
+    state["t"] = _batch_epoch(state["theta"], state["net"], X, Y, order, state["maths"], opt,
+                              state["moments"])
 
 
 def predict(state, X):
-    return _predict(*_layout(state), state["aoff"], state["A"],
-                    np.ascontiguousarray(X, dtype=np.float64), *state["codes"])
+    A, Z, _ = state["bufs"]
+    return _predict(state["theta"], state["net"], A, Z,
+                    np.ascontiguousarray(X, dtype=np.float64), state["maths"])
 
 
 def gradients(state, X, Y):
     grad = np.empty_like(state["theta"])
-    _batch_gradient(*_layout(state), X, Y, np.arange(len(X)), *state["codes"], state["scale"],
-                    state["hp"].l2, grad, np.empty(len(X) * state["sizes"].max(), np.int64))
+    _batch_gradient(state["theta"], state["net"], X, Y, np.arange(len(X)), state["maths"],
+                    grad, np.empty(len(X) * state["net"][0].max(), np.int64))
     return to_numpy({**state, "theta": grad})
 
 

@@ -24,17 +24,51 @@ def _softmax(z, out=None):
     return out
 
 
-ACT = {  # f(z), in place when out=z
-    "sigmoid": _sigmoid,
-    "tanh": lambda z, out=None: np.tanh(z, out=out),
-    "relu": lambda z, out=None: np.maximum(z, 0.0, out=out),
-}
-OUT = {"mse": lambda z, out=None: z, "bce": _sigmoid, "ce": _softmax}  # output f_L per loss
-DERIV = {  # f'(z) from the activation's output a, into out; relu'(0) = 0 as autograd has it
-    "sigmoid": lambda a, out: np.multiply(np.subtract(1.0, a, out=out), a, out=out),
-    "tanh": lambda a, out: np.subtract(1.0, np.multiply(a, a, out=out), out=out),
-    "relu": lambda a, out: np.greater(a, 0.0, out=out),
-}
+def _tanh(z, out=None):
+    return np.tanh(z, out=out)
+
+
+def _relu(z, out=None):
+    return np.maximum(z, 0.0, out=out)
+
+
+def _linear(z, out=None):
+    return z
+
+
+def _sigmoid_prime(a, out):
+    return np.multiply(np.subtract(1.0, a, out=out), a, out=out)
+
+
+def _tanh_prime(a, out):
+    return np.subtract(1.0, np.multiply(a, a, out=out), out=out)
+
+
+def _relu_prime(a, out):  # relu'(0) = 0 as autograd has it (a = 0 for every z <= 0)
+    return np.greater(a, 0.0, out=out)
+
+
+ACT = {"sigmoid": _sigmoid, "tanh": _tanh, "relu": _relu}  # f(z), in place when out=z
+OUT = {"mse": _linear, "bce": _sigmoid, "ce": _softmax}  # output f_L per loss
+DERIV = {"sigmoid": _sigmoid_prime, "tanh": _tanh_prime, "relu": _relu_prime}  # f'(z) from a
+
+
+def _quirky(hp):
+    return hp.input_activation or hp.grad_bug or hp.relu_grad0 != 0.0
+
+
+def _fprime_quirks(hp):
+    """f'(z) from (a, z) into out: relu'(0) = hp.relu_grad0; the others from a alone."""
+    if hp.activation == "relu" and hp.relu_grad0 != 0.0:
+        g0 = hp.relu_grad0
+
+        def relu_prime(a, z, out):
+            np.greater(z, 0.0, out=out)
+            out += g0 * (z == 0.0)
+            return out
+        return relu_prime
+    fprime = DERIV[hp.activation]
+    return lambda a, z, out: fprime(a, out=out)
 
 
 def _blocks(buffer, sizes):
@@ -67,7 +101,8 @@ def from_numpy(params, hp, device="cpu"):
         # a(l) and delta(l) with one extra slot: the constant 1 input / the unused bias delta
         A = [np.ones(n + 1) for n in sizes]
         state["buffers"] = {"A": A, "D": [np.zeros(n + 1) for n in sizes],
-                            "F": [np.zeros(n) for n in sizes]}
+                            "F": [np.zeros(n) for n in sizes],
+                            "Z": [np.ones(n + 1) for n in sizes]}  # [x 1], [z(l) 1]: quirks
     if hp.optimizer == "adam":  # first and second moments, same layout as theta
         state["adam"] = {"t": 0, "M": np.zeros_like(theta), "G": np.zeros_like(theta)}
     return state
@@ -91,18 +126,51 @@ def _forward(params, X, f, f_out):
     return A
 
 
-def _backward(params, A, Y, fprime, scale, out):
+def _forward_quirks(params, X, hp):
+    """The printed code's forward pass: (A, U, FP) with A the activations (a(0) = f(X) with
+    input_activation), U[l] the input layer l + 1's weight gradient uses (A[l], or X and
+    z(l) with grad_bug) and FP[l] = f'(z(l)) for the hidden layers (FP[0] unused)."""
+    f, f_out = ACT[hp.activation], OUT[hp.loss]
+    fprime = _fprime_quirks(hp)
+    A, U, FP = [f(X) if hp.input_activation else X], [X], [None]
+    for l, (W, b) in enumerate(params):
+        z = A[-1] @ W.T  # (m, n_l)
+        z += b
+        if l == len(params) - 1:
+            A.append(f_out(z, out=z))
+        else:
+            a = f(z)
+            A.append(a)
+            U.append(z)
+            FP.append(fprime(a, z, np.empty_like(z)))
+    return A, (U if hp.grad_bug else A[:-1]), FP
+
+
+def _backward(params, A, Y, fprime, scale, out, U=None, FP=None):
     """Mean over the batch of the per-sample loss gradients (no L2 term), written into
-    out = [(gW^T, gb) per layer] (the views state["grad_views"] of the flat gradient)."""
+    out = [(gW^T, gb) per layer] (the views state["grad_views"] of the flat gradient).
+    With the quirks: U[l] replaces A[l] in the weight gradient, FP[l] is f'(z(l))."""
+    U = A if U is None else U
     delta = A[-1] - Y
     delta *= scale / len(Y)  # (m, n_L) = dL/dz(L) / m: the mean rides along with delta
     for l in range(len(params) - 1, -1, -1):
         gWT, gb = out[l]
-        np.matmul(A[l].T, delta, out=gWT)  # (n_l-1, n_l)
+        np.matmul(U[l].T, delta, out=gWT)  # (n_l-1, n_l)
         np.sum(delta, axis=0, out=gb)  # (n_l,)
         if l:
             delta = delta @ params[l][0]  # (m, n_l-1)
-            delta *= fprime(A[l], out=np.empty_like(delta))
+            delta *= fprime(A[l], out=np.empty_like(delta)) if FP is None else FP[l]
+
+
+def _batch_gradient(state, X, Y):
+    """The (possibly quirky) loss gradient of the batch X, Y into state["grad_views"]."""
+    hp, params = state["hp"], state["params"]
+    f, f_out, fprime, scale = _functions(hp)
+    if _quirky(hp):
+        A, U, FP = _forward_quirks(params, X, hp)
+        _backward(params, A, Y, fprime, scale, state["grad_views"], U, FP)
+    else:
+        _backward(params, _forward(params, X, f, f_out), Y, fprime, scale, state["grad_views"])
 
 
 def _sgd(state):
@@ -162,28 +230,62 @@ def _sgd_epoch(state, X, Y, order):
                 d[l - 1] *= fprime(a[l - 1], out=F[l - 1])
 
 
+def _sgd_epoch_quirks(state, X, Y, order):
+    """_sgd_epoch with the printed code's quirks (hp.input_activation, grad_bug,
+    relu_grad0): z(l) is kept in Z, and [x 1] / [z(l) 1] replace [a(l) 1] in the update
+    under grad_bug. A separate loop, so the textbook one pays nothing for them."""
+    hp, Wb, buf = state["hp"], state["Wb"], state["buffers"]
+    A, D, F, Z = buf["A"], buf["D"], buf["F"], buf["Z"]
+    f, f_out, _, scale = _functions(hp)
+    fprime = _fprime_quirks(hp)
+    lr, decay, L = hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
+    U = Z if hp.grad_bug else A  # [u(l) 1]: what the weight gradient multiplies delta by
+    a, z, d = ([v[:-1] for v in B] for B in (A, Z, D))
+    W = [W for W, _ in state["params"]]
+    out = a[L][None, :]
+    for n in order:
+        z[0][:] = X[n]
+        if hp.input_activation:
+            f(z[0], out=a[0])
+        else:
+            a[0][:] = z[0]
+        for l in range(L - 1):
+            f(np.dot(Wb[l], A[l], out=z[l + 1]), out=a[l + 1])
+        np.dot(Wb[L - 1], A[L - 1], out=a[L])
+        f_out(out, out=out)
+        np.subtract(a[L], Y[n], out=d[L])
+        d[L] *= scale
+        for l in range(L, 0, -1):
+            if l > 1:
+                np.dot(d[l], Wb[l - 1], out=D[l - 1])
+            if decay != 1.0:
+                W[l - 1] *= decay
+            dger(-lr, d[l], U[l - 1], a=Wb[l - 1], overwrite_a=1)  # [W | b] -= lr delta [u 1]^T
+            if l > 1:
+                d[l - 1] *= fprime(a[l - 1], z[l - 1], F[l - 1])
+
+
 def train_epoch(state, X, Y, order):
-    hp, params = state["hp"], state["params"]
+    hp = state["hp"]
     if hp.per_sample_sgd:
-        return _sgd_epoch(state, X, Y, order)
-    f, f_out, fprime, scale = _functions(hp)
+        return (_sgd_epoch_quirks if _quirky(hp) else _sgd_epoch)(state, X, Y, order)
     B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):
         idx = order[start:start + B]
-        _backward(params, _forward(params, X[idx], f, f_out), Y[idx], fprime, scale,
-                  state["grad_views"])
+        _batch_gradient(state, X[idx], Y[idx])
         update(state)
 
 
 def predict(state, X):
     hp = state["hp"]
+    if hp.input_activation:
+        X = ACT[hp.activation](X)
     return _forward(state["params"], X, ACT[hp.activation], OUT[hp.loss])[-1]
 
 
 def gradients(state, X, Y):
     hp, params = state["hp"], state["params"]
-    f, f_out, fprime, scale = _functions(hp)
-    _backward(params, _forward(params, X, f, f_out), Y, fprime, scale, state["grad_views"])
+    _batch_gradient(state, X, Y)
     return [(gWT.T + hp.l2 * W, gb.copy())
             for (W, _), (gWT, gb) in zip(params, state["grad_views"])]
 

@@ -66,46 +66,75 @@ def _forward(layers, x, f, f_out):
     return acts
 
 
-def _sgd_step(layers, x, y, fn, lr, decay):
+def _forward_quirks(layers, x, fn, hp):
+    """The printed code's forward pass: (acts, us, fps) with a(0) = f(x) under
+    input_activation, us[l] the input layer l + 1's weight gradient uses (x and z(l) under
+    grad_bug, else acts[l]) and fps[l] = f'(z(l)) for the hidden layers (fps[0] unused)."""
+    f, f_out, fprime, _ = fn
+    g0 = hp.relu_grad0 if hp.activation == "relu" else 0.0
+    acts, zs, fps = [list(map(f, x)) if hp.input_activation else x], [x], [None]
+    for W, b in layers[:-1]:
+        a = acts[-1]
+        z = [sum(map(mul, row, a), bj) for row, bj in zip(W, b)]
+        acts.append(list(map(f, z)))
+        zs.append(z)
+        fps.append([(1.0 if v > 0.0 else (g0 if v == 0.0 else 0.0)) for v in z] if g0
+                   else list(map(fprime, acts[-1])))
+    W, b = layers[-1]
+    a = acts[-1]
+    acts.append(f_out([sum(map(mul, row, a), bj) for row, bj in zip(W, b)]))
+    return acts, (zs if hp.grad_bug else acts), fps
+
+
+def _pass(layers, x, fn, quirks):
+    """(acts, us, fps): the forward pass and what the backward pass multiplies by."""
+    if quirks is None:
+        acts = _forward(layers, x, fn[0], fn[1])
+        return acts, acts, None
+    return _forward_quirks(layers, x, fn, quirks)
+
+
+def _sgd_step(layers, x, y, fn, lr, decay, quirks=None):
     """One per-sample SGD step; the backward pass updates each layer as it goes:
     W <- W (1 - lr l2) - (lr delta) a^T. Dot products are sum(map(mul, ...)); the update is a
-    list comprehension, which CPython 3.11 runs faster than any map() chain we tried."""
+    list comprehension, which CPython 3.11 runs faster than any map() chain we tried.
+    quirks: the HyperParams when the printed code's quirks are on, else None."""
     f, f_out, fprime, scale = fn
-    acts = _forward(layers, x, f, f_out)
+    acts, us, fps = _pass(layers, x, fn, quirks)
     delta = [scale * (o - t) for o, t in zip(acts[-1], y)]  # dL/dz(L)
     for l in range(len(layers) - 1, -1, -1):
         W, b = layers[l]
-        a = acts[l]
+        a = us[l]
         if l:  # W(l)^T delta, summed before W(l) changes
             back = [sum(map(mul, col, delta)) for col in zip(*W)]
         ks = [lr * dj for dj in delta]
         W[:] = [[w * decay - k * ai for w, ai in zip(row, a)] for row, k in zip(W, ks)]
         b[:] = map(sub, b, ks)
         if l:
-            delta = list(map(mul, back, map(fprime, a)))
+            delta = list(map(mul, back, map(fprime, a) if fps is None else fps[l]))
 
 
-def _accumulate(layers, x, y, fn, grads):
+def _accumulate(layers, x, y, fn, grads, quirks=None):
     """Add one sample's loss gradient to grads [(gW rows, gb), ...]."""
     f, f_out, fprime, scale = fn
-    acts = _forward(layers, x, f, f_out)
+    acts, us, fps = _pass(layers, x, fn, quirks)
     delta = [scale * (o - t) for o, t in zip(acts[-1], y)]
     for l in range(len(layers) - 1, -1, -1):
-        W, a = layers[l][0], acts[l]
+        W, a = layers[l][0], us[l]
         gW, gb = grads[l]
         for j, dj in enumerate(delta):
             gW[j] = list(map(add, gW[j], map(mul, a, repeat(dj))))
             gb[j] += dj
         if l:
             back = [sum(map(mul, col, delta)) for col in zip(*W)]
-            delta = list(map(mul, back, map(fprime, a)))
+            delta = list(map(mul, back, map(fprime, a) if fps is None else fps[l]))
 
 
 def _batch_gradients(state, rows, targets, fn):
     """dJ/dtheta over a batch: mean loss gradient, plus l2 * W on the weights."""
-    grads = _zeros_like(state["layers"])
+    grads, quirks = _zeros_like(state["layers"]), _quirks(state["hp"])
     for x, y in zip(rows, targets):
-        _accumulate(state["layers"], x, y, fn, grads)
+        _accumulate(state["layers"], x, y, fn, grads, quirks)
     m, l2 = len(rows), state["hp"].l2
     return [([[g / m + l2 * w for g, w in zip(grow, wrow)] for grow, wrow in zip(gW, W)],
              [g / m for g in gb]) for (gW, gb), (W, _) in zip(grads, state["layers"])]
@@ -141,6 +170,11 @@ def _adam(state, grads):
 UPDATE = {"sgd": _sgd, "adam": _adam}
 
 
+def _quirks(hp):
+    """hp when any of the printed code's quirks is on (the slower path), else None."""
+    return hp if hp.input_activation or hp.grad_bug or hp.relu_grad0 != 0.0 else None
+
+
 def _functions(hp):
     return ACT[hp.activation], OUT[hp.loss], DERIV[hp.activation], DELTA_SCALE[hp.loss]
 
@@ -149,9 +183,9 @@ def train_epoch(state, X, Y, order):
     hp, fn = state["hp"], _functions(state["hp"])
     rows, targets, order = X.tolist(), Y.tolist(), order.tolist()
     if hp.per_sample_sgd:  # the published per-sample loop
-        decay = 1.0 - hp.lr * hp.l2
+        decay, quirks = 1.0 - hp.lr * hp.l2, _quirks(hp)
         for i in order:
-            _sgd_step(state["layers"], rows[i], targets[i], fn, hp.lr, decay)
+            _sgd_step(state["layers"], rows[i], targets[i], fn, hp.lr, decay, quirks)
         return
     B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):
@@ -161,8 +195,10 @@ def train_epoch(state, X, Y, order):
 
 def predict(state, X):
     import numpy as np
-    f, f_out = ACT[state["hp"].activation], OUT[state["hp"].loss]
-    return np.array([_forward(state["layers"], x, f, f_out)[-1] for x in X.tolist()],
+    hp = state["hp"]
+    f, f_out = ACT[hp.activation], OUT[hp.loss]
+    rows = [list(map(f, x)) for x in X.tolist()] if hp.input_activation else X.tolist()
+    return np.array([_forward(state["layers"], x, f, f_out)[-1] for x in rows],
                     dtype=np.float64)
 
 

@@ -47,11 +47,53 @@ def to_numpy(state):
             for W, b in zip(state["W"], state["b"])]
 
 
+class _GradBugLinear(torch.autograd.Function):
+    """z = a W^T + b whose weight gradient is delta^T u for a given u instead of delta^T a:
+    the printed code's gradient bug (u = the layer input before its activation)."""
+
+    @staticmethod
+    def forward(ctx, a, u, W, b):
+        ctx.save_for_backward(u, W)
+        return a @ W.T + b
+
+    @staticmethod
+    def backward(ctx, delta):
+        u, W = ctx.saved_tensors
+        return delta @ W, None, delta.T @ u, delta.sum(dim=0)
+
+
+class _ReLU(torch.autograd.Function):
+    """relu whose derivative at z = 0 is `grad0` (autograd's torch.relu has 0 there)."""
+
+    @staticmethod
+    def forward(ctx, z, grad0):
+        ctx.save_for_backward(z)
+        ctx.grad0 = grad0
+        return torch.relu(z)
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        return g * ((z > 0).to(g.dtype) + ctx.grad0 * (z == 0).to(g.dtype)), None
+
+
+def _activation(hp):
+    if hp.activation == "relu" and hp.relu_grad0 != 0.0:
+        return lambda z: _ReLU.apply(z, hp.relu_grad0)
+    return ACT[hp.activation]
+
+
 def _logits(state, X):
-    f, a = ACT[state["hp"].activation], X
+    """z(L): (m, n_L), with the quirks of hp (impls.HyperParams) emulated."""
+    hp = state["hp"]
+    f = _activation(hp)
+    a = f(X) if hp.input_activation else X  # a(0)
+    u = X  # under grad_bug, the input the weight gradient of the next layer sees
     for W, b in zip(state["W"][:-1], state["b"][:-1]):
-        a = f(a @ W.T + b)  # (m, n_l)
-    return a @ state["W"][-1].T + state["b"][-1]  # z(L): (m, n_L)
+        z = _GradBugLinear.apply(a, u, W, b) if hp.grad_bug else a @ W.T + b  # (m, n_l)
+        u, a = z.detach(), f(z)
+    W, b = state["W"][-1], state["b"][-1]
+    return _GradBugLinear.apply(a, u, W, b) if hp.grad_bug else a @ W.T + b
 
 
 def _loss(state, X, Y):

@@ -13,16 +13,7 @@ from ffnbench.config import TrainConfig
 
 from conftest import BACKENDS, max_weight_diff, subset
 
-# Backends that do not know the printed code's quirks yet: their quirk cases are skipped,
-# and the quirk cases of the others compare with each other instead of with torch.
-# (Issue 10 teaches the four their quirks; this line goes when that work is merged.)
-QUIRKS_PENDING = {"python", "numpy", "numba", "torch"}
-REFERENCE = "torch"
-
-
-def _pending(name, quirks):
-    if quirks and name in QUIRKS_PENDING:
-        pytest.skip(f"backend '{name}': the quirks are pending (QUIRKS_PENDING)")
+REFERENCE = "torch"  # autograd + torch.optim: the hand-written backends are checked against it
 
 
 @pytest.mark.parametrize("check", [checks.check_declaration, checks.check_round_trip,
@@ -39,7 +30,6 @@ def test_check(name, check):
                          ids=lambda c: c.__name__)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_gradient_check(name, check, quirks):
-    _pending(name, quirks)
     check(name, quirks=quirks)
 
 
@@ -48,27 +38,17 @@ def _weights(name, case):
     return checks.train(name, case)[0]
 
 
-def _reference(name, case):
-    if case.quirks and REFERENCE in QUIRKS_PENDING:
-        return next(b for b in BACKENDS if b not in QUIRKS_PENDING and b != name)
-    return REFERENCE
-
-
 @pytest.mark.parametrize("case", checks.cases(), ids=lambda c: c.id)
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", [b for b in BACKENDS if b != REFERENCE])
 def test_same_weights_as_the_reference(name, case):
-    _pending(name, case.quirks)
-    reference = _reference(name, case)
-    if name == reference:
-        pytest.skip("the reference itself")
-    checks.check_same_as_reference(name, case, reference, _weights(reference, case))
+    checks.check_same_as_reference(name, case, REFERENCE, _weights(REFERENCE, case))
 
 
 def test_every_backend_is_declared_and_checked():
-    """The registry, the declarations and this file's parametrisation are the same list;
-    the quirk reference for pending backends exists."""
+    """The registry, the declarations and this file's parametrisation are the same list,
+    and the reference is one of them."""
     assert list(impls.declarations()) == BACKENDS == list(impls.BACKENDS)
-    assert set(QUIRKS_PENDING) <= set(BACKENDS)
+    assert REFERENCE in BACKENDS
     assert any(d.gradients == "autograd" for d in impls.declarations().values())
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -34,7 +35,7 @@ def test_published_settings_are_packaged():
 def test_two_backends_give_the_same_table(tmp_path):
     out = {}
     for backend in ("numpy", "numba"):
-        spec = table.Spec(backend=backend, protocols=("modern", "published"), **SMALL)
+        spec = table.Spec(backend=backend, protocols=("modern", "minmax-uniform"), **SMALL)
         out[backend] = table.run_table(spec, out=tmp_path / backend, cache_dir=tmp_path / "cache",
                                        jobs=1, progress=False, log=open(os.devnull, "w"))
     a, b = out["numpy"], out["numba"]
@@ -116,22 +117,57 @@ def test_cache_key_covers_seed_backend_version_and_code():
     assert len({key, *others}) == 6
 
 
-@pytest.mark.parametrize("published, lo, hi, div, expected", [
-    (0.60, 0.55, 0.65, 0, "reproduced"),
-    (0.70, 0.55, 0.65, 0, "ours lower by 0.050"),
-    (0.50, 0.55, 0.65, 0, "ours higher by 0.050"),
-    (math.nan, 0.55, 0.65, 2, "reproduced: 2/5 diverged"),
-    (math.nan, 0.55, 0.65, 0, "not reproduced: no run diverged"),
-    (0.60, math.nan, math.nan, 5, "not comparable: every run diverged"),
+def _st(lo, hi, div=0, constant=False, ulo=None, uhi=None):
+    return {"n_seeds": 5, "n_diverged": div, "test_mse_min": lo, "test_mse_max": hi,
+            "constant_level": constant,
+            "_uncollapsed_range": (lo if ulo is None else ulo, hi if uhi is None else uhi)}
+
+
+@pytest.mark.parametrize("published, st, expected", [
+    (0.60, _st(0.55, 0.65), "reproduced"),
+    (0.60, _st(0.55, 0.65, constant=True), "reproduced-at-constant-level"),
+    (0.80, _st(0.55, 0.83, ulo=0.55, uhi=0.65), "reproduced-at-constant-level"),  # via a collapsed run
+    (0.70, _st(0.55, 0.65), "ours-lower by 0.050"),
+    (0.50, _st(0.55, 0.65), "ours-higher by 0.050"),
+    (math.nan, _st(0.55, 0.65, div=2), "partly (2/5 diverged)"),
+    (math.nan, _st(math.nan, math.nan, div=5), "reproduced (5/5 diverged)"),
+    (math.nan, _st(0.55, 0.65), "not-reproduced (no run diverged)"),
+    (0.60, _st(math.nan, math.nan, div=5), "not-comparable (every run diverged)"),
 ])
-def test_verdict(published, lo, hi, div, expected):
-    assert table.verdict(published, lo, hi, div, 5) == expected
+def test_verdict(published, st, expected):
+    assert table.verdict(published, st) == expected
+
+
+def test_a_constant_cannot_pass_as_reproduced():
+    """The mean predictor's own runs, scored like a setting, are at constant level and
+    collapsed, so a published value inside their range is never plain 'reproduced'."""
+    runs = pd.DataFrame({"diverged": False, "test_mse": [0.62, 0.66, 0.70], "test_rmse": 0.8,
+                         "test_mae": 0.6, "test_acc_0_5": 0.4, "test_acc_1_0": 0.7,
+                         "val_mse": 0.66, "train_mse": 0.66, "test_prediction_sd": 0.0,
+                         "test_y_sd": 0.8, "vs_mean": 0.0, "vs_ols": 0.1, "vs_best": 0.2})
+    st = table._summary(runs)
+    assert st["n_collapsed"] == 3 and st["constant_level"]
+    assert table.verdict(0.65, st) == "reproduced-at-constant-level"
+    better = runs.assign(test_prediction_sd=0.5, vs_mean=[-0.10, -0.12, -0.11])
+    st = table._summary(better)
+    assert st["n_collapsed"] == 0 and not st["constant_level"] and st["vs_mean_p"] < 0.05
+    assert table.verdict(0.65, st) == "reproduced"
+
+
+def test_paired_statistics_use_the_per_seed_differences():
+    """Level means, but one side lower on every seed: the paired test sees it."""
+    ours, theirs = np.array([0.50, 0.60, 0.70, 0.55]), np.array([0.52, 0.63, 0.71, 0.58])
+    d, sd, p = table.paired(ours - theirs)
+    assert d == pytest.approx(-0.0225) and sd == pytest.approx(np.std(ours - theirs, ddof=1))
+    from scipy.stats import ttest_rel
+    assert p == pytest.approx(ttest_rel(ours, theirs).pvalue) and p < 0.05
 
 
 @pytest.mark.parametrize("argv", [
     ["--backend", "nope"], ["--seeds", "0"], ["--seeds", "two"], ["--datasets", "pink"],
     ["--datasets", "red,red"], ["--jobs", "0"], ["--protocol", "old"], ["--settings", "16"],
-    ["--epochs", "0"], ["--patience", "-1"],
+    ["--epochs", "0"], ["--patience", "-1"], ["--protocol", "modern,modern"],
+    ["--stop", "never"], ["--split", "halves"], ["--relu-grad0", "0.5"], ["--scaling", "log"],
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv):
     out, cache = tmp_path / "out", tmp_path / "cache"
@@ -160,3 +196,26 @@ def test_a_directory_below_a_file_fails_before_any_run(tmp_path, capsys, option)
     assert code == 2 and f"{option} " in err and "is not a directory" in err
     assert err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_without_scikit_learn_the_table_runs_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(table, "strong_baselines", dict)
+    table._baseline_rows.cache_clear()
+    spec = table.Spec(settings=(7,), datasets=("red",), seeds=2, epochs=3, backend="numpy")
+    t = table.run_table(spec, out=tmp_path, cache_dir=tmp_path / "cache", jobs=1, progress=False,
+                        log=open(os.devnull, "w"))
+    table._baseline_rows.cache_clear()
+    assert set(t[t["kind"] == "baseline"]["setting"]) == {"mean", "least squares"}
+    assert "scikit-learn is not installed" in (tmp_path / "table.md").read_text()
+    assert (t[t["kind"] == "setting"]["best_baseline"] == "least squares").all()
+
+
+def test_published_is_an_alias_and_overrides_reach_every_run(tmp_path):
+    args = cli.build_parser().parse_args(["table", "--protocol", "published,article", "--split",
+                                          "grouped", "--grad-bug", "--out", str(tmp_path / "o"),
+                                          "--cache-dir", str(tmp_path / "c")])
+    spec = table.spec_from_args(args)
+    assert spec.protocols == ("minmax-uniform", "article") and spec.split == "grouped"
+    configs = [c for *_, c in spec.plan()]
+    assert all(c.split == "grouped" and c.grad_bug for c in configs)
+    assert {c.input_activation for c in configs} == {False, True}  # the rest stays per protocol
