@@ -9,7 +9,7 @@ import numpy as np
 
 from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS
 
-from . import compare, harness, history
+from . import compare, harness, history, sweep
 from . import table as table_cmd
 from .config import DATASETS, DEVICES, INITS, SCALINGS, TASK_LOSSES, TrainConfig
 from .errors import UserError
@@ -135,6 +135,7 @@ def build_parser():
                    help="save the final weights (W1, b1, W2, ... as float64)")
     p.set_defaults(func=cmd_train)
     table_cmd.add_parser(sub)
+    sweep.add_parser(sub)
     compare.add_parser(sub)
     history.add_parser(sub)
     return parser
