@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce table methods compare figures history clean
+.PHONY: setup test reproduce table methods compare figures history clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -30,6 +30,12 @@ methods: $(STAMP)  # optimisers and classification over 5 seeds -> results/metho
 
 compare: $(STAMP)  # per-epoch speed of every backend -> results/speed.{csv,md}, figures
 	$(BIN)/ffnbench compare
+
+# SWEEP: a grid file under sweeps/; results/sweeps/<its name>/ gets runs.csv, summary.md, figures
+SWEEP ?= sweeps/wine.toml
+
+sweep: $(STAMP)  # the committed >= 1,000-run sweep on a Dask LocalCluster of this machine's cores
+	$(BIN)/ffnbench sweep $(SWEEP) --executor dask
 
 # ASV_MACHINE: the reference machine of results/asv (README); name yours otherwise
 ASV_MACHINE ?= ffnbench-ref-2core
