@@ -268,10 +268,12 @@ def plot_lr(df, keys, path):
         part = df[df["dataset"] == dataset]
         val, test = SELECT[part["task"].iloc[0]]
         table = configurations(part, keys).query("diverged == 0")
-        for n, (hidden, h) in enumerate(table.groupby("hidden", sort=False)):
+        archs = list(dict.fromkeys(df["hidden"]))  # grid order: the same colour in every panel
+        for hidden, h in table.groupby("hidden", sort=False):
+            n = archs.index(hidden)
             best = h.groupby("lr").head(1).sort_values("lr")  # table is sorted by validation
             sd = [part.loc[_mask(part, b, keys), test].std(ddof=1) for _, b in best.iterrows()]
-            dodge = 1 + 0.03 * (n - (table["hidden"].nunique() - 1) / 2)  # bars side by side
+            dodge = 1 + 0.03 * (n - (len(archs) - 1) / 2)  # bars side by side
             ax.errorbar(best["lr"] * dodge, best["test_mean"], yerr=sd, marker="o", capsize=3,
                         linewidth=1, color=f"C{n}", label=f"hidden {hidden}")
         ax.set_xscale("log")
