@@ -127,8 +127,10 @@ def machine_info():
         except PackageNotFoundError:
             libs[name] = None
     import numpy  # noqa: F401 -- loads its BLAS, so that threadpoolctl sees it
-    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('threading_layer', '?')})"
-            for i in threadpool_info() if i.get("user_api") == "blas"]
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    ours = [i for i in blas if "numpy" in i.get("filepath", "")] or blas  # not scipy's copy
+    blas = sorted({f"{i.get('internal_api')} {i.get('version')} ({i.get('threading_layer', '?')})"
+                   for i in ours})
     return {"host": socket.gethostname(), "cpu_model": cpu, "cpu_cores": default_jobs(),
             "python": platform.python_version(), **libs, "blas": "; ".join(blas) or None}
 
@@ -222,8 +224,6 @@ class DaskExecutor(Executor):
     dies is rescheduled by the scheduler), `shutdown` takes `cancel_futures` and closes
     the client, and the cluster ffnbench started if any; `threads()` is the cluster's size."""
 
-    engine = "dask"
-
     def __init__(self, client, cluster=None, retries=3):
         self.client, self.cluster = client, cluster
         self._executor = client.get_executor(pure=False, retries=retries)
@@ -282,13 +282,15 @@ def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=s
         raise UserError("--executor dask needs the distributed package: "
                         "pip install 'ffnbench[dask]'") from None
     import logging
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # one line per problem is ours
+    for name in ["distributed", *logging.root.manager.loggerDict]:  # the one line is ours
+        if name.startswith("distributed"):  # (distributed sets levels on some children)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     cluster = None
     try:  # LocalCluster: RuntimeError when its workers cannot start
         if scheduler is None:
             cluster = distributed.LocalCluster(n_workers=workers or default_jobs(),
                                                threads_per_worker=1, processes=True,
-                                               dashboard_address=":0", silence_logs=logging.ERROR)
+                                               dashboard_address=":0", silence_logs=logging.CRITICAL)
             client = distributed.Client(cluster)
         else:
             client = distributed.Client(scheduler, timeout="20s")

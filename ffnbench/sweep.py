@@ -105,7 +105,7 @@ def load_grid(path):
                                                for v in value)) else [value]
         if not values:
             raise UserError(f"{path}: {key} = []: an empty list leaves nothing to run")
-        axes[name] = [_value(path, key, v) for v in values]
+        axes[name] = [_value(path, name, v) for v in values]
         if len(set(map(repr, axes[name]))) != len(axes[name]):
             raise UserError(f"{path}: {key} = {value!r}: a value is repeated")
     g = Grid(path, axes, seeds)
