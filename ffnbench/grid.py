@@ -126,24 +126,30 @@ def machine_info():
             libs[name] = version(name)
         except PackageNotFoundError:
             libs[name] = None
-    import numpy  # noqa: F401 -- loads its BLAS, so that threadpoolctl sees it
-    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    ours = [i for i in blas if "numpy" in i.get("filepath", "")] or blas  # not scipy's copy
+    _load_blas()
     blas = sorted({f"{i.get('internal_api')} {i.get('version')} ({i.get('threading_layer', '?')})"
-                   for i in ours})
+                   for i in threadpool_info() if i.get("user_api") == "blas"})
     return {"host": socket.gethostname(), "cpu_model": cpu, "cpu_cores": default_jobs(),
             "python": platform.python_version(), **libs, "blas": "; ".join(blas) or None}
 
 
-_ONE_THREAD = []  # set once per worker process
+def _load_blas():
+    """Load numpy's BLAS and scipy's copy (numba's kernels call BLAS through it), so that
+    threadpoolctl sees, limits and reports both in every process alike."""
+    import numpy  # noqa: F401
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        pass
 
 
 def _one_thread_per_run():
     """A worker runs one training at a time per thread: BLAS and torch get one thread each,
-    so runs in flight never multiply the cores they use (set once, for the whole process)."""
-    if not _ONE_THREAD:
-        from threadpoolctl import threadpool_limits
-        _ONE_THREAD.append(threadpool_limits(1))
+    so runs in flight never multiply the cores they use. Set for the whole process, before
+    every run (under a millisecond), so libraries loaded by an earlier run are covered too."""
+    from threadpoolctl import threadpool_limits
+    _load_blas()
+    threadpool_limits(1)
     if "torch" in sys.modules and sys.modules["torch"].get_num_threads() != 1:
         sys.modules["torch"].set_num_threads(1)
 
@@ -163,6 +169,7 @@ def _engine():
 def worker_task(config):
     """What an executor's worker runs: (version and code fingerprint of the code it ran, for
     the client's check; the result of `run_task`, with the worker's `machine` and `engine`)."""
+    harness.load_backend(config)  # imports the engine first: its thread pools are limited too
     _one_thread_per_run()
     result = run_task(config)
     result.update(machine=machine_info(), engine=_engine())

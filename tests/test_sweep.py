@@ -207,3 +207,87 @@ def test_bad_executor_options_are_one_line(tmp_path, capsys, argv):
 def test_missing_grid_file(tmp_path, capsys):
     assert cli.main(["sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 2
     assert "cannot read the grid file" in capsys.readouterr().err
+
+
+def _two_threads():
+    """What a worker may start with (no OMP_NUM_THREADS=1 from Dask, or an earlier job)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(2)
+    torch.set_num_threads(2)
+
+
+def _threads_here():
+    """(BLAS threads, torch threads) of the process this runs in."""
+    import torch
+    from threadpoolctl import threadpool_info
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}, torch.get_num_threads()
+
+
+def test_every_worker_runs_with_one_blas_and_torch_thread(tmp_path, cluster):
+    configs = [TrainConfig(backend=b, dataset="red", hidden=(4,), epochs=1, patience=0, seed=s)
+               for b in ("torch", "numpy") for s in range(2)]
+    executor, in_flight = grid.open_executor("dask", scheduler=cluster.scheduler_address,
+                                             log=open(os.devnull, "w"))
+    try:
+        client = executor.client
+        workers = list(client.nthreads())
+
+        def on_each(fn):  # in each worker's task thread (OpenMP settings are per thread)
+            return {w: client.submit(fn, workers=[w], pure=False).result() for w in workers}
+
+        on_each(_two_threads)
+        before = on_each(_threads_here)
+        grid.run_grid(configs, executor, grid.Cache(tmp_path), in_flight=in_flight, progress=False)
+        seen = on_each(_threads_here)
+    finally:
+        grid.close_executor(executor)
+    # torch can go back to 2 threads (so this can fail); BLAS only up to the cap that Dask's
+    # OMP_NUM_THREADS=1 set when the worker started, which a cluster may not do
+    assert all(t[1] == 2 for t in before.values()), before
+    assert len(seen) == 2 and all(t == ({1}, 1) for t in seen.values()), seen
+
+
+class _Sized(Executor):
+    """A thread pool that says it fronts a cluster of 3 threads; tasks wait for `go`."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+        self.pool, self.submitted = ThreadPoolExecutor(20), 0
+
+    def threads(self):
+        return 3
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def test_runs_in_flight_follow_the_cluster_threads(tmp_path):
+    import threading
+    go = threading.Event()
+
+    def held(config):  # the real code fingerprint, a stand-in result
+        go.wait(10)
+        return (grid.__version__, grid.code_fingerprint(config.backend)), {"seed": config.seed}
+
+    configs = [TrainConfig(backend="numba", hidden=(4,), seed=s) for s in range(10)]
+    executor, out = _Sized(), {}
+    t = threading.Thread(target=lambda: out.update(r=grid.run_grid(
+        configs, executor, grid.Cache(tmp_path), in_flight=1, progress=False, task=held)))
+    t.start()
+    try:
+        for _ in range(200):
+            if executor.submitted >= 6:
+                break
+            threading.Event().wait(0.01)
+        threading.Event().wait(0.2)
+        assert executor.submitted == 6  # 2 x 3 threads, although in_flight=1, none finished
+    finally:
+        go.set()
+        t.join(20)
+        executor.shutdown()
+    assert [r["seed"] for r in out["r"][0]] == list(range(10))
