@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce fresh-reproduce results table duplicates methods compare figures history clean
+.PHONY: setup test reproduce fresh-reproduce results table duplicates methods compare figures history clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -61,6 +61,12 @@ methods: $(STAMP)  # optimisers and classification over 5 seeds -> OUT/methods.{
 compare: $(STAMP)  # per-epoch speed of every backend -> OUT/speed.{csv,md}, OUT/figures/speed_*.png
 	mkdir -p $(OUT)
 	$(BIN)/ffnbench compare --out $(OUT) $(COMPARE_OPTS)
+
+# SWEEP: a grid file under sweeps/; results/sweeps/<its name>/ gets runs.csv, summary.md, figures
+SWEEP ?= sweeps/wine.toml
+
+sweep: $(STAMP)  # the committed >= 1,000-run sweep on a Dask LocalCluster of this machine's cores
+	$(BIN)/ffnbench sweep $(SWEEP) --executor dask
 
 # ASV_MACHINE: the reference machine of results/asv (docs/asv.md); name yours otherwise
 ASV_MACHINE ?= ffnbench-ref-2core

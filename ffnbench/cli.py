@@ -13,7 +13,7 @@ try:  # the heavy imports (numpy, pandas, the commands): Ctrl-C here is one line
 
     from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, declarations
 
-    from . import __version__, compare, harness, history, verify
+    from . import __version__, compare, harness, history, sweep, verify
     from . import table as table_cmd
     from .config import DATASETS, DEVICES, INITS, SCALINGS, SPLITS, STOPS, TASK_LOSSES, TrainConfig
     from .errors import UserError
@@ -211,6 +211,7 @@ def build_parser():
                    help="save the final weights (W1, b1, W2, ... as float64)")
     p.set_defaults(func=cmd_train)
     add_quirk_options(table_cmd.add_parser(sub))
+    sweep.add_parser(sub)
     compare.add_parser(sub)
     history.add_parser(sub)
     verify.add_parser(sub)

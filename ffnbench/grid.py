@@ -2,21 +2,24 @@
 
 A task is a TrainConfig (frozen, picklable); `run_task` is the module-level function a
 worker calls. The grid code only uses `executor.submit` and `concurrent.futures.wait`, so a
-cluster engine with the same shape can replace the local process pool. Every finished run
-is stored at once as one JSON file named by `cache_key`, written atomically by the parent,
-so an interrupted grid (Ctrl-C, kill -9) loses only the runs that were in flight.
+cluster engine with the same shape replaces the local process pool: `open_executor` makes
+either (local | dask). Every finished run is stored at once as one JSON file named by
+`cache_key`, written atomically by the parent, so an interrupted grid (Ctrl-C, kill -9, a lost
+cluster) loses only the runs that were in flight.
 """
 import hashlib
 import json
 import multiprocessing
 import os
+import platform
 import signal
+import socket
 import sys
 import threading
 import time
 import warnings
-from concurrent.futures import (FIRST_COMPLETED, Executor, Future, InvalidStateError,
-                                ProcessPoolExecutor, wait)
+from concurrent.futures import (FIRST_COMPLETED, CancelledError, Executor, Future,
+                                InvalidStateError, ProcessPoolExecutor, wait)
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from functools import lru_cache
@@ -176,6 +179,77 @@ def run_task(config):
 
 
 TIMING_KEYS = (*harness.TIMING_KEYS, "run_seconds")
+METADATA_KEYS = ("machine", "engine")  # where a run ran: not part of its numbers
+ENGINES = ("local", "dask")  # --executor
+_IN_POOL = []  # non-empty in a local pool's worker process
+
+
+@lru_cache(maxsize=None)
+def machine_info():
+    """Where a run ran: host, CPU, cores and the numeric libraries (BLAS via threadpoolctl)."""
+    from importlib.metadata import PackageNotFoundError, version
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    libs = {}
+    for name in ("numpy", "numba", "torch"):
+        try:
+            libs[name] = version(name)
+        except PackageNotFoundError:
+            libs[name] = None
+    _load_blas()
+    blas = sorted({f"{i.get('internal_api')} {i.get('version')} ({i.get('threading_layer', '?')})"
+                   for i in threadpool_info() if i.get("user_api") == "blas"})
+    return {"host": socket.gethostname(), "cpu_model": cpu, "cpu_cores": default_jobs(),
+            "python": platform.python_version(), **libs, "blas": "; ".join(blas) or None}
+
+
+def _load_blas():
+    """Load numpy's BLAS and scipy's copy (numba's kernels call BLAS through it), so that
+    threadpoolctl sees, limits and reports both in every process alike."""
+    import numpy  # noqa: F401
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        pass
+
+
+def _one_thread_per_run():
+    """A worker runs one training at a time per thread: BLAS and torch get one thread each,
+    so runs in flight never multiply the cores they use. Set for the whole process, before
+    every run (under a millisecond), so libraries loaded by an earlier run are covered too."""
+    from threadpoolctl import threadpool_limits
+    _load_blas()
+    threadpool_limits(1)
+    if "torch" in sys.modules and sys.modules["torch"].get_num_threads() != 1:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _engine():
+    """Which engine runs this task: dask (a Dask worker), local (a pool process) or inline."""
+    if "distributed" in sys.modules:
+        from distributed import get_worker
+        try:
+            get_worker()
+            return "dask"
+        except ValueError:
+            pass
+    return "local" if _IN_POOL else "inline"
+
+
+def worker_task(config):
+    """What an executor's worker runs: (version and code fingerprint of the code it ran, for
+    the client's check; the result of `run_task`, with the worker's `machine` and `engine`)."""
+    harness.load_backend(config)  # imports the engine first: its thread pools are limited too
+    _one_thread_per_run()
+    result = run_task(config)
+    result.update(machine=machine_info(), engine=_engine())
+    return (__version__, code_fingerprint(config.backend)), result
 
 
 class InlineExecutor(Executor):
@@ -194,6 +268,7 @@ def _worker_init(lifeline):
     """Ctrl-C is the parent's business (it cancels and reports once); a worker whose
     parent died (kill -9) exits instead of waiting for tasks forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _IN_POOL.append(True)
 
     def watch():
         try:
@@ -277,7 +352,8 @@ def _quiet_pool_shutdown():
 
 
 def make_executor(jobs):
-    """The in-process executor for one job, else a pool of `jobs` worker processes."""
+    """The in-process executor for one job, else a pool of `jobs` worker processes
+    (`open_executor` chooses between this and a Dask cluster)."""
     if jobs == 1:
         return InlineExecutor()
     _quiet_pool_shutdown()
@@ -290,13 +366,134 @@ def make_executor(jobs):
     return _ProcessPool(jobs, context)
 
 
-def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
+class DaskExecutor(Executor):
+    """A Dask `distributed.Client` as a concurrent.futures Executor for `run_grid`: every
+    task may be retried (`retries`: a task that fails is run again; a task whose worker
+    dies is rescheduled by the scheduler), `shutdown` takes `cancel_futures` and closes
+    the client, and the cluster ffnbench started if any; `threads()` is the cluster's size."""
+
+    def __init__(self, client, cluster=None, retries=3):
+        self.client, self.cluster = client, cluster
+        self._executor = client.get_executor(pure=False, retries=retries)
+        self._threads, self._asked = 0, -1e9
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def threads(self):
+        """Worker threads in the cluster now (asked at most every 5 s: workers come and go)."""
+        if time.monotonic() - self._asked > 5:
+            self._threads = sum(self.client.nthreads().values())
+            self._asked = time.monotonic()
+        return self._threads
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        try:
+            self._executor.shutdown(wait=wait and not cancel_futures)
+        finally:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def _lost_errors():
+    """Exceptions that mean a worker or the cluster was lost, not that a run failed."""
+    errors = [BrokenProcessPool, CancelledError]
+    if "distributed" in sys.modules:
+        from distributed import KilledWorker
+        from distributed.comm import CommClosedError
+        errors += [KilledWorker, CommClosedError]
+    return tuple(errors)
+
+
+def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=sys.stderr):
+    """(executor, in_flight) for --executor `engine`: local = `make_executor(jobs)`;
+    dask = a client of the cluster at `scheduler`, or of a LocalCluster of `workers`
+    single-threaded worker processes that ffnbench starts (and the executor's shutdown
+    closes). in_flight: twice the workers' threads (runs queued while others finish)."""
+    if engine == "local":
+        if workers is not None or scheduler is not None:
+            raise UserError("--workers and --scheduler need --executor dask")
+        jobs = jobs or default_jobs()
+        return make_executor(jobs), 1 if jobs == 1 else 2 * jobs
+    if engine != "dask":
+        raise UserError(f"unknown --executor {engine!r} (choose from {', '.join(ENGINES)})")
+    if jobs is not None:
+        raise UserError("--jobs is for --executor local; with dask use --workers N or --scheduler")
+    if workers is not None and scheduler is not None:
+        raise UserError("--workers starts a local cluster, --scheduler joins one: give only one")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    try:
+        import distributed
+    except ImportError:
+        raise UserError("--executor dask needs the distributed package: "
+                        "pip install 'ffnbench[dask]'") from None
+    import logging
+    for name in ["distributed", *logging.root.manager.loggerDict]:  # the one line is ours
+        if name.startswith("distributed"):  # (distributed sets levels on some children)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    cluster = None
+    try:  # LocalCluster: RuntimeError when its workers cannot start
+        if scheduler is None:
+            cluster = distributed.LocalCluster(n_workers=workers or default_jobs(),
+                                               threads_per_worker=1, processes=True,
+                                               dashboard_address=":0", silence_logs=logging.CRITICAL)
+            client = distributed.Client(cluster)
+        else:
+            client = distributed.Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError, RuntimeError, ValueError) as e:
+        if cluster is not None:
+            cluster.close()
+        where = f"the Dask scheduler at {scheduler}" if scheduler else "a local Dask cluster"
+        raise UserError(f"cannot connect to {where} ({str(e).splitlines()[0]})") from None
+    executor = DaskExecutor(client, cluster)
+    try:
+        client.wait_for_workers(1, timeout=60)
+    except TimeoutError:
+        executor.shutdown()
+        raise UserError(f"the Dask scheduler at {scheduler} has no workers after 60 s "
+                        f"(start some with: dask worker {scheduler} --nthreads 1)") from None
+    threads = executor.threads()
+    print(f"Dask: {len(client.nthreads())} worker(s), {threads} thread(s) at "
+          f"{client.scheduler.address}; dashboard {client.dashboard_link}", file=log)
+    return executor, 2 * threads
+
+
+def add_executor_options(parser):
+    """--executor, --workers, --scheduler: the same for every command that runs a grid."""
+    parser.add_argument("--executor", default="local",
+                        help="local: a process pool of --jobs workers on this machine; dask: a "
+                             "Dask cluster, see --workers and --scheduler (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="with --executor dask: start a local Dask cluster of N single-"
+                             "threaded worker processes (default: the cores)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="with --executor dask: use the running cluster whose scheduler is "
+                             "at ADDRESS, e.g. tcp://10.0.0.5:8786")
+
+
+def close_executor(executor):
+    """Shut `executor` down without waiting; pending runs are cancelled (any Executor,
+    also one whose shutdown has no cancel_futures, like Dask's ClientExecutor)."""
+    try:
+        executor.shutdown(wait=False, cancel_futures=True)
+    except TypeError:
+        executor.shutdown(wait=False)
+
+
+def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", task=None):
     """(results of `configs` in their order, how many came from `cache`): cached results
     are reused, the others computed through `executor`.
 
-    At most `in_flight` tasks are submitted at a time, so each finished run is cached
-    before the next is started (in-process) and Ctrl-C has little to cancel.
+    At most `in_flight` tasks are submitted at a time (or `executor.threads()` x 2 when it
+    is a cluster whose size may change), so each finished run is cached before the next is
+    started (in-process) and Ctrl-C has little to cancel. `task` (default `worker_task`)
+    returns ((version, code fingerprint), result); a result made by other code than this
+    process's is refused. A lost worker or cluster is one UserError line: the finished runs
+    are in the cache, so the same command resumes.
     """
+    task = task or worker_task
     keys = [cache_key(c) for c in configs]
     results = [cache.get(k, key_fields(c)) for k, c in zip(keys, configs)]
     cache.report_invalid()
@@ -305,20 +502,26 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
     n_todo = len(todo)
     bar = tqdm(total=len(configs), initial=len(configs) - n_todo, desc=desc, unit="run",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    running = {}
+    running, lost = {}, _lost_errors()
+    slots = getattr(executor, "threads", None)
     try:
         while todo or running:
-            while todo and len(running) < in_flight:
+            limit = max(in_flight, 2 * slots()) if slots else in_flight
+            while todo and len(running) < limit:
                 i = todo.pop(0)
-                running[executor.submit(run_task, configs[i])] = i
+                running[executor.submit(task, configs[i])] = i
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 i = running.pop(future)
                 try:
-                    results[i] = future.result()
-                except BrokenProcessPool:
-                    raise UserError("a worker process died; run the same command again to "
-                                    "resume from the cache") from None
+                    code, results[i] = future.result()
+                except lost as e:
+                    what = ("a worker process died" if isinstance(e, BrokenProcessPool) else
+                            f"lost the Dask cluster or a worker ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else 'cancelled'})")
+                    raise UserError(f"{what}; run the same command again to resume from the "
+                                    "cache") from None
+                _check_code(code, configs[i], results[i])
                 cache.put(keys[i], key_fields(configs[i]), results[i])
                 bar.update(1)
     except KeyboardInterrupt:
@@ -330,6 +533,17 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs"):
             future.cancel()
         bar.close()
     return results, len(configs) - n_todo
+
+
+def _check_code(code, config, result):
+    """Refuse a result computed by other ffnbench code than the client's (a stale worker)."""
+    ours = (__version__, code_fingerprint(config.backend))
+    if tuple(code) != ours:
+        host = result.get("machine", {}).get("host", "?")
+        raise UserError(f"worker on {host} runs other ffnbench code (version {code[0]}, sources "
+                        f"{code[1][:12]}) than this client (version {ours[0]}, sources "
+                        f"{ours[1][:12]}); install the same ffnbench on every worker and run "
+                        "the same command again (finished runs are kept)")
 
 
 def _cost(config):

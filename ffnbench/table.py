@@ -16,7 +16,7 @@ import pandas as pd
 
 import impls
 
-from . import __version__, grid, harness
+from . import __version__, grid, harness, runs
 from .config import REGRESSION_DATASETS, SCALINGS, TrainConfig, parse_choices, parse_hidden
 from .errors import UserError
 from .fileio import atomic_write, check_dir_path, check_target, ensure_dir
@@ -606,25 +606,28 @@ def render_ablation(spec, table):
 # --- the command -------------------------------------------------------------------------
 
 def run_table(spec, out="results", cache_dir=".cache/table", fresh=False, jobs=None,
-              progress=True, log=sys.stderr):
-    """Run (or fetch from the cache) every run of `spec`; write table.csv and table.md."""
-    jobs = jobs or grid.default_jobs()
+              progress=True, log=sys.stderr, executor="local", workers=None, scheduler=None):
+    """Run (or fetch from the cache) every run of `spec` on `executor` (local | dask, see
+    grid.open_executor); write table.csv, table.md and the per-run runs.csv."""
     out = Path(out)
     plan = spec.plan()
     cache = grid.Cache(cache_dir, fresh)
-    print(f"ffnbench table: {len(plan)} runs = {spec.describe()}; {jobs} job(s)", file=log)
+    engine, in_flight = grid.open_executor(executor, jobs, workers, scheduler, log)
+    where = f"{jobs or grid.default_jobs()} job(s)" if executor == "local" else "Dask"
+    print(f"ffnbench table: {len(plan)} runs = {spec.describe()}; {where}", file=log)
     t0 = time.perf_counter()
-    executor = grid.make_executor(jobs)
     try:
-        results, n_cached = grid.run_grid([c for *_, c in plan], executor, cache,
-                                in_flight=1 if jobs == 1 else 2 * jobs, progress=progress,
-                                desc="table")
+        results, n_cached = grid.run_grid([c for *_, c in plan], engine, cache,
+                                          in_flight=in_flight, progress=progress, desc="table")
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+        grid.close_executor(engine)
     table = aggregate(spec, runs_frame(plan, results),
                       baseline_runs(spec.datasets, spec.seeds, spec.split))
     report = render_markdown(spec, table)  # rendered before any file is written
     extra = {"ablation.md": render_ablation(spec, table)} if len(spec.protocols) > 1 else {}
+    per_run = runs.frame([c for *_, c in plan], results)
+    per_run.insert(0, "setting", [s.number for _, s, *_ in plan])
+    per_run.insert(0, "protocol", [p for p, *_ in plan])
     try:
         ensure_dir(out, "--out")
         with atomic_write(out / "table.csv") as f:
@@ -632,11 +635,12 @@ def run_table(spec, out="results", cache_dir=".cache/table", fresh=False, jobs=N
         for name, text in {"table.md": report, **extra}.items():
             with atomic_write(out / name) as f:
                 f.write(text)
+        runs.write(per_run, out)
     except UserError as e:  # every finished run is in the cache already
         raise UserError(f"{e}; all {len(plan)} runs are kept in the cache {cache.root}: "
                         "run the same command again to write the report") from None
     print(f"{len(plan)} runs: {n_cached} from the cache ({cache.root}), {len(plan) - n_cached} "
-          f"trained; wrote {out / 'table.csv'} and {out / 'table.md'} in "
+          f"trained; wrote {out / 'table.csv'}, {out / 'runs.csv'} and {out / 'table.md'} in "
           f"{time.perf_counter() - t0:.1f} s", file=log)
     return table
 
@@ -665,7 +669,7 @@ def spec_from_args(args):
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {args.out}: not a directory")
     check_dir_path(out, "--out")
-    for name in ("table.csv", "table.md", "ablation.md"):  # never replaced if not regular files
+    for name in ("table.csv", "table.md", "ablation.md", "runs.csv"):  # never replaced if not regular files
         check_target(out / name, "--out")
     check_dir_path(args.cache_dir, "--cache-dir")
     return spec
@@ -673,7 +677,8 @@ def spec_from_args(args):
 
 def cmd_table(args):
     run_table(spec_from_args(args), out=args.out, cache_dir=args.cache_dir, fresh=args.fresh,
-              jobs=args.jobs, progress=not args.no_progress)
+              jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
+              workers=args.workers, scheduler=args.scheduler)
 
 
 def add_parser(sub):
@@ -703,7 +708,9 @@ def add_parser(sub):
                    help="early-stopping patience in epochs (default %(default)s)")
     p.add_argument("--jobs", type=int, default=None,
                    help=f"parallel worker processes (default: the cores, here {grid.default_jobs()})")
-    p.add_argument("--out", default="results", help="directory for table.csv and table.md (default %(default)s)")
+    grid.add_executor_options(p)
+    p.add_argument("--out", default="results",
+                   help="directory for table.csv, table.md and runs.csv (default %(default)s)")
     p.add_argument("--cache-dir", default=".cache/table",
                    help="finished runs, one JSON file each (default %(default)s)")
     p.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")

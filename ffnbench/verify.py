@@ -5,7 +5,8 @@ by a key (so a subset run, e.g. a table of two settings, is checked against just
 rows without a committed counterpart fail a full-size run and are listed for a partial one):
 
 - timing cells (TIMING: seconds, ms, µs, GFLOP/s, % of peak, speed-ups, warm-up, slopes)
-  depend on the machine and its load: they are shown side by side, never failing;
+  depend on the machine and its load, and the ENVIRONMENT columns of a per-run runs.csv say
+  which machine that was: they are shown side by side, never failing;
 - round-off cells (ROUNDOFF, e.g. max |dW| between backends) must stay under their bound;
 - every other number must agree within RTOL (relative) / ATOL, i.e. to the 6 significant
   digits the CSVs are written with; text cells must be equal.
@@ -33,6 +34,8 @@ TIMING = re.compile(  # column names (lower case) of machine-dependent measureme
 TIMING_TEXT = re.compile(  # markdown headers and prose that carry timings
     r"\d\s*(ms|µs|us|s|min)\b|\b(ms|µs|seconds?|GFLOP/s|peak|warm-up|slope|faster|slower)\b|×",
     re.IGNORECASE)
+ENVIRONMENT = {  # per-run columns (runs.csv) that say where a run ran, not what it computed
+    "engine", "host", "cpu_model", "cpu_cores", "python", "numpy", "numba", "torch", "jax", "blas"}
 ROUNDOFF = {"max_dw_vs_reference": 1e-10}  # column -> absolute bound both values must meet
 KEYS = {  # file name -> the columns that identify a row (extended automatically if not unique)
     "table.csv": ("kind", "protocol", "dataset", "setting"),
@@ -75,7 +78,8 @@ def cells_equal(new, ref, column=""):
 
 
 def is_timing(column):
-    return bool(TIMING.search(column))
+    """A machine-dependent column: a measurement of time or speed, or where the run ran."""
+    return column in ENVIRONMENT or bool(TIMING.search(column))
 
 
 def row_key(name, ref):

@@ -61,7 +61,8 @@ def test_any_executor_gives_the_same_results(tmp_path):
             raw[name], cached = grid.run_grid(configs, executor, grid.Cache(tmp_path / name),
                                               in_flight=2, progress=False)
         assert cached == 0
-        ran[name] = [{k: v for k, v in r.items() if k not in grid.TIMING_KEYS} for r in raw[name]]
+        ran[name] = [{k: v for k, v in r.items() if k not in (*grid.TIMING_KEYS, *grid.METADATA_KEYS)}
+                     for r in raw[name]]
     assert ran["inline"][0]["test_mse"] != ran["inline"][1]["test_mse"]  # seeds differ
     assert ran["threads"] == ran["inline"] and ran["processes"] == ran["inline"]
     again, cached = grid.run_grid(configs, grid.InlineExecutor(), grid.Cache(tmp_path / "processes"),

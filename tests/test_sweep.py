@@ -1,0 +1,293 @@
+"""`ffnbench sweep` and the Dask engine: the same runs.csv on every engine, a killed worker
+changes nothing, the table on Dask is the same table, worker code is checked, and bad grid
+files are one line before any run."""
+import functools
+import os
+import signal
+import sys
+from concurrent.futures import Executor, Future
+
+import cloudpickle
+import pandas as pd
+import pytest
+
+from ffnbench import cli, grid, runs, sweep, table
+from ffnbench.config import TrainConfig
+from ffnbench.errors import UserError
+
+distributed = pytest.importorskip("distributed")
+
+EXAMPLE = """\
+dataset = ["red", "white"]
+backend = "numba"
+hidden = ["10", "50,30,20,10,5"]
+activation = ["tanh", "relu"]
+optimizer = "sgd"
+lr = [0.01, 0.001]
+l2 = 0.1
+epochs = 30
+patience = 10
+seeds = 3
+"""
+VARYING = [*grid.TIMING_KEYS, "engine"]  # the columns identical runs may differ in
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A LocalCluster of 2 single-threaded worker processes, shared by this module's tests."""
+    import logging
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as c:
+        yield c
+
+
+def _write(tmp_path, text, name="grid.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_example_grid_is_the_product_times_seeds(tmp_path):
+    g, configs = sweep.load_grid(_write(tmp_path, EXAMPLE))
+    assert len(configs) == 2 * 2 * 2 * 2 * 3 and len(set(configs)) == len(configs)
+    assert g.varying == ["dataset", "hidden", "activation", "lr"]
+    assert {c.hidden for c in configs} == {(10,), (50, 30, 20, 10, 5)}
+    assert {c.seed for c in configs} == {0, 1, 2}
+    assert all(c.epochs == 30 and c.l2 == 0.1 and c.backend == "numba" for c in configs)
+
+
+def test_example_grid_gives_the_same_runs_on_every_engine(tmp_path):
+    """In-process, the local pool and a LocalCluster of 2 workers: identical numbers."""
+    grid_file = _write(tmp_path, EXAMPLE.replace("epochs = 30", "epochs = 2")
+                       .replace("seeds = 3", "seeds = 2"))
+    engines = {"inline": ["--jobs", "1"], "local": ["--jobs", "2"],
+               "dask": ["--executor", "dask", "--workers", "2"]}
+    frames = {}
+    for name, args in engines.items():
+        out = tmp_path / name
+        code = cli.main(["sweep", str(grid_file), "--out", str(out), "--cache-dir",
+                         str(tmp_path / f"cache-{name}"), "--no-progress", *args])
+        assert code == 0
+        frames[name] = pd.read_csv(out / "runs.csv")
+        assert set(frames[name]["engine"]) == {name}  # each really ran there
+        assert sorted(p.name for p in out.iterdir()) == [
+            "runs.csv", "runs.parquet", "summary.md", "test_vs_lr.png", "validation_curves.png"]
+    df = frames["inline"]
+    assert list(df.columns) == runs.COLUMNS and len(df) == 32
+    assert df["test_mse"].nunique() == 32 and (df["epochs_run"] == 2).all()
+    for name in ("local", "dask"):
+        pd.testing.assert_frame_equal(df.drop(columns=VARYING), frames[name].drop(columns=VARYING),
+                                      check_exact=True)
+    pq = pd.read_parquet(tmp_path / "dask" / "runs.parquet")
+    assert list(pq.columns) == runs.COLUMNS and pq["test_mse"].tolist() == frames["dask"]["test_mse"].tolist()
+    summaries = [(tmp_path / n / "summary.md").read_text().replace(str(tmp_path / n), "OUT")
+                 for n in engines]
+    assert summaries[0] == summaries[1] == summaries[2]
+    assert "**Best by validation**" in summaries[0] and "least squares" in summaries[0]
+
+
+def _die_once(marker, config):
+    """A task that kills its own worker process the first time it sees seed 1."""
+    if config.seed == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return grid.worker_task(config)
+
+
+CONFIGS = [TrainConfig(backend="numba", dataset="red", hidden=(10,), epochs=3, patience=0, seed=s)
+           for s in range(4)]
+
+
+def _numbers(results):
+    return [{k: v for k, v in r.items() if k not in (*grid.TIMING_KEYS, *grid.METADATA_KEYS)}
+            for r in results]
+
+
+def test_a_killed_worker_is_retried_and_changes_nothing(tmp_path, cluster):
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    marker = tmp_path / "killed"
+    executor, in_flight = grid.open_executor("dask", scheduler=cluster.scheduler_address,
+                                             log=open(os.devnull, "w"))
+    try:
+        results, cached = grid.run_grid(CONFIGS, executor, grid.Cache(tmp_path / "dask"),
+                                        in_flight=in_flight, progress=False,
+                                        task=functools.partial(_die_once, str(marker)))
+    finally:
+        grid.close_executor(executor)
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert marker.exists() and cached == 0  # a worker did die mid-grid
+    inline, _ = grid.run_grid(CONFIGS, grid.InlineExecutor(), grid.Cache(tmp_path / "inline"),
+                              progress=False)
+    assert _numbers(results) == _numbers(inline)
+    assert {r["engine"] for r in results} == {"dask"}
+
+
+def test_table_on_dask_is_the_same_table(tmp_path, cluster):
+    spec = table.Spec(settings=(7, 9), datasets=("red",), seeds=2, epochs=3, patience=2)
+    quiet = open(os.devnull, "w")
+    local = table.run_table(spec, out=tmp_path / "local", cache_dir=tmp_path / "c1", jobs=1,
+                            progress=False, log=quiet)
+    dask = table.run_table(spec, out=tmp_path / "dask", cache_dir=tmp_path / "c2", progress=False,
+                           log=quiet, executor="dask", scheduler=cluster.scheduler_address)
+    cols = list(table.TIMING_COLUMNS)
+    pd.testing.assert_frame_equal(local.drop(columns=cols), dask.drop(columns=cols), check_exact=True)
+    assert (tmp_path / "local" / "table.md").read_text() == (tmp_path / "dask" / "table.md").read_text()
+    a, b = (pd.read_csv(tmp_path / d / "runs.csv") for d in ("local", "dask"))
+    assert list(a.columns) == ["protocol", "setting", *runs.COLUMNS] and len(a) == 4
+    assert set(b["engine"]) == {"dask"}
+    pd.testing.assert_frame_equal(a.drop(columns=VARYING), b.drop(columns=VARYING))
+
+
+def test_a_result_from_other_code_is_refused_and_not_cached(tmp_path):
+    def stale(config):
+        return ("0.0.1", "f" * 64), grid.worker_task(config)[1]
+
+    with pytest.raises(UserError, match="other ffnbench code.*same command again"):
+        grid.run_grid(CONFIGS[:1], grid.InlineExecutor(), grid.Cache(tmp_path), progress=False,
+                      task=stale)
+    assert list(tmp_path.iterdir()) == []
+
+
+class _LostCluster(Executor):
+    """Every future is cancelled, as when the client loses its scheduler."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = Future()
+        future.cancel()
+        future.set_running_or_notify_cancel()  # as distributed's executor does: wait() wakes
+        return future
+
+
+def test_a_lost_cluster_is_one_line_that_says_how_to_resume(tmp_path):
+    with pytest.raises(UserError, match="lost the Dask cluster.*run the same command again"):
+        grid.run_grid(CONFIGS[:2], _LostCluster(), grid.Cache(tmp_path), in_flight=2, progress=False)
+
+
+@pytest.mark.parametrize("text", [
+    'hiden = "10"',  # unknown key
+    'lr = []',  # empty product
+    'lr = [0.1, -1]',
+    'lr = "fast"',
+    'seeds = 0',
+    'seed = 3',
+    'hidden = ["10", "0"]',
+    'hidden = ["10", 10]',  # the same architecture twice
+    'epochs = 2.5',
+    'dataset = ["red", "pink"]',
+    'loss = "ce"',  # does not fit the red (regression) default dataset
+    'backend = "nope"',
+    'allow_unverified = "yes"',
+    'patience = true',
+    'lr = [0.1',  # not TOML
+    'data_dir = "/nonexistent"',
+])
+def test_bad_grid_file_is_one_line_before_any_run(tmp_path, capsys, text):
+    grid_file = _write(tmp_path, text + "\nepochs = 2\n" if "epochs" not in text else text)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    code = cli.main(["sweep", str(grid_file), "--out", str(out), "--cache-dir", str(cache)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "error" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.toml"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--jobs", "0"], ["--workers", "2"], ["--scheduler", "tcp://x:1"], ["--executor", "spark"],
+    ["--executor", "dask", "--jobs", "2"], ["--executor", "dask", "--workers", "0"],
+    ["--executor", "dask", "--workers", "2", "--scheduler", "tcp://x:1"],
+])
+def test_bad_executor_options_are_one_line(tmp_path, capsys, argv):
+    grid_file = _write(tmp_path, 'epochs = 2\nhidden = "10"\n')
+    code = cli.main(["sweep", str(grid_file), "--out", str(tmp_path / "out"),
+                     "--cache-dir", str(tmp_path / "cache"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.toml"]
+
+
+def test_missing_grid_file(tmp_path, capsys):
+    assert cli.main(["sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot read the grid file" in capsys.readouterr().err
+
+
+def _two_threads():
+    """What a worker may start with (no OMP_NUM_THREADS=1 from Dask, or an earlier job)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(2)
+    torch.set_num_threads(2)
+
+
+def _threads_here():
+    """(BLAS threads, torch threads) of the process this runs in."""
+    import torch
+    from threadpoolctl import threadpool_info
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}, torch.get_num_threads()
+
+
+def test_every_worker_runs_with_one_blas_and_torch_thread(tmp_path, cluster):
+    configs = [TrainConfig(backend=b, dataset="red", hidden=(4,), epochs=1, patience=0, seed=s)
+               for b in ("torch", "numpy") for s in range(2)]
+    executor, in_flight = grid.open_executor("dask", scheduler=cluster.scheduler_address,
+                                             log=open(os.devnull, "w"))
+    try:
+        client = executor.client
+        workers = list(client.nthreads())
+
+        def on_each(fn):  # in each worker's task thread (OpenMP settings are per thread)
+            return {w: client.submit(fn, workers=[w], pure=False).result() for w in workers}
+
+        on_each(_two_threads)
+        before = on_each(_threads_here)
+        grid.run_grid(configs, executor, grid.Cache(tmp_path), in_flight=in_flight, progress=False)
+        seen = on_each(_threads_here)
+    finally:
+        grid.close_executor(executor)
+    # torch can go back to 2 threads (so this can fail); BLAS only up to the cap that Dask's
+    # OMP_NUM_THREADS=1 set when the worker started, which a cluster may not do
+    assert all(t[1] == 2 for t in before.values()), before
+    assert len(seen) == 2 and all(t == ({1}, 1) for t in seen.values()), seen
+
+
+class _Sized(Executor):
+    """A thread pool that says it fronts a cluster of 3 threads; tasks wait for `go`."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+        self.pool, self.submitted = ThreadPoolExecutor(20), 0
+
+    def threads(self):
+        return 3
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def test_runs_in_flight_follow_the_cluster_threads(tmp_path):
+    import threading
+    go = threading.Event()
+
+    def held(config):  # the real code fingerprint, a stand-in result
+        go.wait(10)
+        return (grid.__version__, grid.code_fingerprint(config.backend)), {"seed": config.seed}
+
+    configs = [TrainConfig(backend="numba", hidden=(4,), seed=s) for s in range(10)]
+    executor, out = _Sized(), {}
+    t = threading.Thread(target=lambda: out.update(r=grid.run_grid(
+        configs, executor, grid.Cache(tmp_path), in_flight=1, progress=False, task=held)))
+    t.start()
+    try:
+        for _ in range(200):
+            if executor.submitted >= 6:
+                break
+            threading.Event().wait(0.01)
+        threading.Event().wait(0.2)
+        assert executor.submitted == 6  # 2 x 3 threads, although in_flight=1, none finished
+    finally:
+        go.set()
+        t.join(20)
+        executor.shutdown()
+    assert [r["seed"] for r in out["r"][0]] == list(range(10))
