@@ -2,7 +2,7 @@
 LocalClusters of 1 and 2 single-threaded workers, on the same runs (distinct seeds, a fresh
 cache each time, so every run is trained).
 
-    python scripts/sweep_throughput.py [--runs 60] [--epochs 80] [--repeat 3] [--out FILE.md]
+    python scripts/sweep_throughput.py [--runs 60] [--epochs 80] [--repeat 3] [--out REPORT]
 
 Each engine is started and warmed up (one run per worker: imports, numba's cached kernels)
 before the clock starts, so the numbers are steady-state throughput, not start-up; the
