@@ -21,6 +21,7 @@ from . import __version__, data, grid, harness, runs
 from .config import TrainConfig, parse_hidden
 from .errors import UserError
 from .fileio import atomic_write, check_dir_path, ensure_dir, save_figure
+from .table import baseline_runs, best_baselines  # the table's baselines, same splits
 
 KEYS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
 SELECT = {  # task -> (validation criterion that picks the best, its test counterpart)
@@ -207,8 +208,12 @@ def render_summary(g, df, command, baselines):
                           "configuration is lower):", "",
                           "| baseline | baseline test MSE | difference | wins |", "|---|---|---|---|"]
                 base = baselines[baselines["dataset"] == dataset]
+                strongest = best_baselines(base)[dataset]
+                others = [] if strongest == "least squares" else [
+                    (strongest, f"{strongest} (the strongest baseline by validation)")]
                 for name, label in (("mean", "predict the training mean"),
-                                    ("least squares", "least squares (linear regression)")):
+                                    ("least squares", "least squares (linear regression)"),
+                                    *others):
                     lines.append(f"| {label} | {_paired(best_runs, base, name)} |")
                 lines.append("")
         else:
@@ -304,9 +309,9 @@ def run_sweep(g, configs, out, cache_dir=".cache/table", fresh=False, executor="
     df = runs.frame(configs, results)
     regression = [d for d in dict.fromkeys(df["dataset"]) if data.TASKS[d] == "regression"]
     baselines = None
-    if regression and g.axes.get("data_dir", [None]) == [None]:  # they read the packaged data
-        from .table import baseline_runs  # the same mean predictor and OLS as the table
-        baselines = baseline_runs(regression, g.seeds)
+    splits = g.axes.get("split", ["random"])
+    if regression and g.axes.get("data_dir", [None]) == [None] and len(splits) == 1:
+        baselines = baseline_runs(regression, g.seeds, splits[0])
     command = command or f"ffnbench sweep {g.path} --out {out}"
     summary = render_summary(g, df, command, baselines)  # rendered before any file is written
     ensure_dir(out, "--out")
