@@ -20,7 +20,7 @@ import pandas as pd
 from . import __version__, data, grid, harness, runs
 from .config import TrainConfig, parse_hidden
 from .errors import UserError
-from .fileio import atomic_write, check_dir_path, ensure_dir, save_figure
+from .fileio import atomic_write, check_dir_path, check_target, ensure_dir, save_figure
 from .table import baseline_runs, best_baselines  # the table's baselines, same splits
 
 KEYS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
@@ -314,19 +314,26 @@ def run_sweep(g, configs, out, cache_dir=".cache/table", fresh=False, executor="
         baselines = baseline_runs(regression, g.seeds, splits[0])
     command = command or f"ffnbench sweep {g.path} --out {out}"
     summary = render_summary(g, df, command, baselines)  # rendered before any file is written
-    ensure_dir(out, "--out")
-    written = runs.write(df, out, parquet=True)
-    with atomic_write(out / "summary.md") as f:
-        f.write(summary)
-    written.append(out / "summary.md")
     keys = [k for k in g.varying if k != "dataset"]
-    written.append(plot_curves(df, results, keys, out / "validation_curves.png"))
-    if "lr" in keys and "hidden" in keys:
-        written.append(plot_lr(df, keys, out / "test_vs_lr.png"))
+    try:
+        ensure_dir(out, "--out")
+        written = runs.write(df, out, parquet=True)
+        with atomic_write(out / "summary.md") as f:
+            f.write(summary)
+        written.append(out / "summary.md")
+        written.append(plot_curves(df, results, keys, out / "validation_curves.png"))
+        if "lr" in keys and "hidden" in keys:
+            written.append(plot_lr(df, keys, out / "test_vs_lr.png"))
+    except UserError as e:  # every finished run is in the cache already
+        raise UserError(f"{e}; all {len(configs)} runs are kept in the cache {cache.root}: "
+                        "run the same command again to write the report") from None
     print(f"{len(configs)} runs: {n_cached} from the cache ({cache.root}), "
           f"{len(configs) - n_cached} trained; wrote {', '.join(p.name for p in written)} "
           f"in {out} in {time.perf_counter() - t0:.1f} s", file=log)
     return df
+
+
+OUTPUTS = ("runs.csv", "runs.parquet", "summary.md", "validation_curves.png", "test_vs_lr.png")
 
 
 def cmd_sweep(args):
@@ -335,6 +342,8 @@ def cmd_sweep(args):
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: not a directory")
     check_dir_path(out, "--out")
+    for name in OUTPUTS:  # never replaced if not regular files
+        check_target(out / name, "--out")
     check_dir_path(args.cache_dir, "--cache-dir")
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {args.jobs}")
@@ -350,7 +359,9 @@ def add_parser(sub):
                                    "(each a value or a list; seeds = N), on the local pool or a "
                                    "Dask cluster; write OUT/runs.csv (and runs.parquet), "
                                    "OUT/summary.md and figures. Finished runs are cached, so "
-                                   "an interrupted sweep resumes where it stopped.")
+                                   "an interrupted sweep resumes where it stopped.",
+                       epilog="examples:\n  ffnbench sweep sweeps/wine.toml --executor dask --workers 2\n"
+                              "  ffnbench sweep my.toml --executor dask --scheduler tcp://host:8786")
     p.add_argument("grid", metavar="GRID.toml", help="the grid file (see docs/sweeps.md)")
     p.add_argument("--out", default=None,
                    help="directory for the results (default results/sweeps/<grid file name>)")

@@ -291,3 +291,40 @@ def test_runs_in_flight_follow_the_cluster_threads(tmp_path):
         t.join(20)
         executor.shutdown()
     assert [r["seed"] for r in out["r"][0]] == list(range(10))
+
+
+def test_a_failing_report_write_keeps_every_run_and_the_rerun_completes(tmp_path, capsys,
+                                                                          monkeypatch):
+    """summary.md cannot be written: one line, every run is in the cache, and the same command
+    then writes the report without training anything again."""
+    path = _write(tmp_path, 'dataset = "red"\nbackend = "numpy"\nhidden = "4"\nlr = [0.01, 0.02]\n'
+                            'epochs = 2\npatience = 0\nseeds = 1\n')
+    argv = ["sweep", str(path), "--jobs", "1", "--no-progress", "--out", str(tmp_path / "out"),
+            "--cache-dir", str(tmp_path / "cache")]
+    real = sweep.atomic_write
+
+    def failing(target, mode="w"):
+        if target.name == "summary.md":
+            raise UserError(f"{target}: cannot write (No space left on device)")
+        return real(target, mode)
+    monkeypatch.setattr(sweep, "atomic_write", failing)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "(No space left on device); all 2 runs are kept in the cache" in err
+    assert err.count("error") == 1 and len(list((tmp_path / "cache").glob("*.json"))) == 2
+    monkeypatch.setattr(sweep, "atomic_write", real)
+    monkeypatch.setattr(grid, "run_task", lambda c: pytest.fail("a run was redone"))
+    assert cli.main(argv) == 0
+    assert "2 from the cache" in capsys.readouterr().err
+    assert (tmp_path / "out" / "summary.md").exists()
+
+
+def test_a_fifo_in_place_of_an_output_is_refused_before_any_run(tmp_path, capsys, monkeypatch):
+    path = _write(tmp_path, 'dataset = "red"\nbackend = "numpy"\nhidden = "4"\nepochs = 2\n')
+    (tmp_path / "out").mkdir()
+    os.mkfifo(tmp_path / "out" / "summary.md")
+    monkeypatch.setattr(grid, "run_grid", lambda *a, **k: pytest.fail("runs started"))
+    code = cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--no-progress",
+                     "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "never replaced" in err
