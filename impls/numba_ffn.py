@@ -220,11 +220,12 @@ def _times_fprime(d, a, z, maths):
 #
 # What else the per-sample kernel does to stay near its bound (see docs/speed.md):
 # - Rows, biases and each layer's part of a, z and delta are padded with zeros to a multiple
-#   of PAD doubles. LLVM's vector loop takes PAD doubles per iteration (4 AVX-512 registers)
-#   and leaves the rest to a scalar loop, whose dot product waits on one add after the other;
-#   the layers here are 1-100 wide, so unpadded most of their work would run there. The pad
-#   weights stay zero: they are updated with delta = 0, and the activations of the pad
-#   (f(0), computed with the rest so that loop has no remainder either) are never an input row.
+#   of PAD doubles (one AVX-512 register; 16 and 32 measured slower, docs/speed.md). LLVM
+#   leaves what its vector loop does not cover to a scalar loop, whose dot product waits on
+#   one add after the other; the layers here are 1-100 wide, so unpadded much of their work
+#   would run there. The pad weights stay zero: they are updated with delta = 0, and the
+#   activations of the pad (f(0), computed with the rest so that loop has no remainder
+#   either) are never an input row.
 # - It indexes flat vectors (weights, a, z, delta) with uint64 offsets: no per-layer views,
 #   lists or slice assignments, which cost tens of ns per layer and sample, and unsigned
 #   indices need no wrap-around check, which would keep LLVM from vectorising.
@@ -234,7 +235,7 @@ def _times_fprime(d, a, z, maths):
 # - The activations run in _activate_layer, a separate function without these flags: tanh's
 #   exp depends on the exact order of its operations.
 PER_SAMPLE_FLAGS = {"contract", "reassoc"}
-PAD = 16
+PAD = 8
 U0, U1, U2, U3, U4 = (np.uint64(k) for k in range(5))  # unsigned literals for indices
 
 
