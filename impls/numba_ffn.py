@@ -215,8 +215,8 @@ def _times_fprime(d, a, z, maths):
 # Per-sample SGD keeps every W(l) transposed, as WT (n_l, n_l+1): row i holds the weights out
 # of input i. The forward pass adds a(l-1)[i] WT[i] into z, four rows at a time; the backward
 # pass reads row i once for both delta(l-1)[i] = WT[i] . delta(l) (old weights) and its own
-# update WT[i] <- WT[i] (1 - lr l2) - lr u[i] delta(l). Every inner loop runs along a row,
-# contiguous, so LLVM vectorises it.
+# update WT[i] <- WT[i] (1 - lr l2) - lr u[i] delta(l), two rows per pass over delta(l).
+# Every inner loop runs along a row, contiguous, so LLVM vectorises it.
 #
 # What else the per-sample kernel does to stay near its bound (see docs/speed.md):
 # - Rows, biases and each layer's part of a, z and delta are padded with zeros to a multiple
@@ -283,6 +283,12 @@ def _to_padded(theta, net, T, pnet, back):
 
 
 @jit(inline="always")
+def _fprime_at(A, Z, k, act, relu_z, grad0):
+    """f'(z) at flat index k, from a = A[k], or from z = Z[k] when relu'(0) is not 0."""
+    return _relu_prime(Z[k], grad0) if relu_z else _fprime(A[k], act)
+
+
+@jit(inline="always")
 def _forward_padded(T, pnet, A, Z, x, maths, ebits):
     """_forward on the padded transposed weights T into padded A and Z (see above)."""
     act, out, _, _, input_activation, _, _ = maths
@@ -343,19 +349,37 @@ def _sgd_epoch(theta, net, X, Y, order, maths, lr):
             D[ao[L] + j] = scale * (A[ao[L] + j] - Y[s, j])  # dL/dz(L)
         for l in range(L - 1, -1, -1):
             nin, width, ui, do = n[l], p[l + 1], ao[l], ao[l + 1]
-            for i in range(nin):
-                k, r = lr * U[ui + i], wo[l] + i * width
-                if l == 0:  # first layer: no delta for the inputs
+            if l == 0:  # first layer: no delta for the inputs
+                for i in range(nin):
+                    k, r = lr * U[ui + i], wo[l] + i * width
                     for j in range(width):
                         T[r + j] = T[r + j] * decay - k * D[do + j]
-                    continue
-                acc = 0.0  # delta(l-1)[i] from the old row, updating it on the way
-                for j in range(width):
-                    w = T[r + j]
-                    acc += w * D[do + j]
-                    T[r + j] = w * decay - k * D[do + j]
-                fp = _relu_prime(Z[ui + i], grad0) if relu_z else _fprime(A[ui + i], act)
-                D[ui + i] = acc * fp
+            else:
+                i = U0
+                while i + U2 <= nin:  # two rows per pass over delta(l)
+                    k0, k1 = lr * U[ui + i], lr * U[ui + i + U1]
+                    r0 = wo[l] + i * width
+                    r1 = r0 + width
+                    acc0 = acc1 = 0.0
+                    for j in range(width):
+                        dj = D[do + j]
+                        w0, w1 = T[r0 + j], T[r1 + j]
+                        acc0 += w0 * dj
+                        acc1 += w1 * dj
+                        T[r0 + j] = w0 * decay - k0 * dj
+                        T[r1 + j] = w1 * decay - k1 * dj
+                    D[ui + i] = acc0 * _fprime_at(A, Z, ui + i, act, relu_z, grad0)
+                    D[ui + i + U1] = acc1 * _fprime_at(A, Z, ui + i + U1, act, relu_z, grad0)
+                    i += U2
+                while i < nin:
+                    k, r = lr * U[ui + i], wo[l] + i * width
+                    acc = 0.0  # delta(l-1)[i] from the old row, updating it on the way
+                    for j in range(width):
+                        w = T[r + j]
+                        acc += w * D[do + j]
+                        T[r + j] = w * decay - k * D[do + j]
+                    D[ui + i] = acc * _fprime_at(A, Z, ui + i, act, relu_z, grad0)
+                    i += U1
             for j in range(width):
                 T[bo[l] + j] -= lr * D[do + j]
     _to_padded(theta, net, T, pnet, True)
