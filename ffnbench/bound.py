@@ -141,6 +141,30 @@ def short_rows(widths=(1, 5, 8, 10, 16, 20, 30, 32, 50, 64, 100, 128), rows=64):
     return out
 
 
+def batch_gemm_seconds(sizes, batch=256, repeat=7):
+    """Seconds per batch of the three matrix products per layer that mini-batch SGD needs
+    (forward A W^T, backward delta W, gradient delta^T A), with numpy's BLAS and nothing
+    else: the ceiling for a backend that hands its batch to BLAS."""
+    rng = np.random.default_rng(0)
+    layers = [(rng.random((nout, nin)), rng.random((batch, nin)), rng.random((batch, nout)))
+              for nin, nout in zip(sizes[:-1], sizes[1:])]
+
+    def products():
+        for W, A, D in layers:
+            np.dot(A, W.T)
+            np.dot(D, W)
+            np.dot(D.T, A)
+
+    products()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(20):
+            products()
+        best = min(best, (time.perf_counter() - t0) / 20)
+    return best
+
+
 NETS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
 
 
@@ -161,21 +185,29 @@ def main(argv=None):
             w = work(sizes)
             rates = measure_rates(w["weights"])
             t = per_sample_bound(sizes, rates)
+            gemm = batch_gemm_seconds(sizes)
             nets.append({"hidden": "-".join(map(str, hidden)), **w, **{f"rate_{k}": v for k, v in rates.items()},
                          "bound_us": 1e6 * t, "bound_gflops": 6 * w["weights"] / t / 1e9,
-                         "compute_bound_us": 1e6 * 6 * w["weights"] / (peak * 1e9)})
+                         "compute_bound_us": 1e6 * 6 * w["weights"] / (peak * 1e9),
+                         "gemm256_pct_peak": 100 * 6 * w["weights"] * 256 / gemm / 1e9 / peak})
         rows = short_rows()
     nets, rows = pd.DataFrame(nets), pd.DataFrame(rows)
     lines = ["# The per-sample bound on this machine", "",
              f"Written by `python -m ffnbench.bound`; one thread; float64 matmul peak {peak:.1f} GFLOP/s.",
-             "See docs/speed.md for the model.", "",
+             "See docs/speed.md for the model. Per sample and weight: 1 FMA forward, 1 FMA backward "
+             "(not in the first layer), 3 flops of update; 2 loads and 1 store of the weight. "
+             "The bound streams every weight once forward and once through the fused backward + "
+             "update at the rates measured on rows of 128 doubles over as many weights as the net "
+             "has; `6 W / peak` is the time at the matmul peak; the last column is the % of peak "
+             "that the three matrix products per layer of a batch of 256 reach alone (numpy's BLAS).", "",
              "| hidden | weights | FMA fwd | FMA bwd | update flops | weight loads | stores | "
-             "fwd ns/w | bwd+upd ns/w | bound µs/sample | bound GFLOP/s | 6 W / peak µs |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "fwd ns/w | bwd+upd ns/w | bound µs/sample | bound GFLOP/s | 6 W / peak µs | "
+             "batch-256 GEMMs alone, % peak |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.hidden} | {r.weights} | {r.fma_forward} | {r.fma_backward} | {r.flops_update} | "
               f"{r.weight_loads} | {r.weight_stores} | {r.rate_forward_ns:.3f} | "
               f"{r.rate_backward_update_ns:.3f} | {r.bound_us:.2f} | {r.bound_gflops:.1f} | "
-              f"{r.compute_bound_us:.2f} |" for r in nets.itertuples()]
+              f"{r.compute_bound_us:.2f} | {r.gemm256_pct_peak:.0f} |" for r in nets.itertuples()]
     lines += ["", "Short rows (64 rows of each width, in L1): ns per row.", "",
               "| width | fused backward + update | strictly ordered dot product |", "|---|---|---|"]
     lines += [f"| {r.width} | {r.backward_update_ns_per_row:.2f} | {r.ordered_dot_ns_per_row:.2f} |"
