@@ -205,7 +205,7 @@ def markdown(df, scaling, env):
         "% bound (per-sample SGD): the bound's time as a % of the backend's, where the bound is "
         "every weight streamed once forward and once through the fused backward + update at the "
         "rates this machine reaches on long rows (`python -m ffnbench.bound`, docs/speed.md); "
-        + ", ".join(f"{h}: {b:.2f} µs/sample" for h, b in df.drop_duplicates("hidden")[
+        + ", ".join(f"{h}: {b:.3g} µs/sample" for h, b in df.drop_duplicates("hidden")[
             ["hidden", "bound_us_per_sample"]].dropna().itertuples(index=False)) + ".",
         "",
     ]
