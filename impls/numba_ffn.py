@@ -225,7 +225,8 @@ def _times_fprime(d, a, z, maths):
 #   one add after the other; the layers here are 1-100 wide, so unpadded much of their work
 #   would run there. The pad weights stay zero: they are updated with delta = 0, and the
 #   activations of the pad (f(0), computed with the rest so that loop has no remainder
-#   either) are never an input row.
+#   either) are never an input row. The vectors start on a 64-byte boundary, so every row
+#   is aligned: a load that straddles two cache lines made the big net 20 % slower.
 # - It indexes flat vectors (weights, a, z, delta) with uint64 offsets: no per-layer views,
 #   lists or slice assignments, which cost tens of ns per layer and sample, and unsigned
 #   indices need no wrap-around check, which would keep LLVM from vectorising.
@@ -242,6 +243,15 @@ U0, U1, U2, U3, U4 = (np.uint64(k) for k in range(5))  # unsigned literals for i
 @jit()
 def _activate_layer(z, act, k):
     _activate(z, act, k)
+
+
+@jit()
+def _aligned_zeros(n):
+    """np.zeros(n) starting on a 64-byte boundary: with rows of whole AVX-512 registers
+    every row is then aligned, and no vector load or store straddles two cache lines."""
+    buf = np.zeros(n + PAD)
+    o = (PAD - (buf.ctypes.data // 8) % PAD) % PAD
+    return buf[o:o + n]
 
 
 @jit()
@@ -337,8 +347,8 @@ def _sgd_epoch(theta, net, X, Y, order, maths, lr):
     pnet = _padded_layout(net[0])
     n, p, wo, bo, ao = pnet
     L = n.shape[0] - 1
-    T = np.zeros(bo[L - 1] + p[L])
-    A, Z, D = np.zeros(ao[L + 1]), np.zeros(ao[L + 1]), np.zeros(ao[L + 1])  # a, z, delta
+    T = _aligned_zeros(bo[L - 1] + p[L])
+    A, Z, D = _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1])
     U = Z if grad_bug else A  # what the weight gradient multiplies delta by
     ebits = np.empty(p.max(), np.int64)
     decay = 1.0 - lr * l2
