@@ -41,3 +41,9 @@ def test_compare_reports_the_bound_for_per_sample_rows_only():
     assert one["pct_bound"].tolist() == pytest.approx(
         (100 * b * one["n_samples"] / (one["ms_median"] / 1e3)).tolist())
     assert batch["pct_bound"].isna().all()
+
+
+def test_operands_start_on_a_cache_line():
+    for rows, width in ((3, 5), (64, 128)):
+        for a in bound._operands(rows, width):
+            assert a.ctypes.data % 64 == 0
