@@ -95,8 +95,8 @@ def _best_ns(fn, args, per, repeat=7, budget=0.02):
 
 
 def _aligned(values):
-    """A copy of values starting on a 64-byte boundary (numpy's allocator promises 16): a
-    row of whole AVX-512 registers that straddles cache lines measured up to 1.6x slower."""
+    """A copy of values starting on a 64-byte boundary (numpy's allocator promises 16), as
+    the numba kernel's: then no vector load of a row straddles two cache lines."""
     buf = np.empty(len(values) + 8)
     o = (-(buf.ctypes.data // 8)) % 8
     out = buf[o:o + len(values)]

@@ -220,15 +220,15 @@ def _times_fprime(d, a, z, maths):
 #
 # What else the per-sample kernel does to stay near its bound (see docs/speed.md):
 # - Rows, biases and each layer's part of a, z and delta are padded with zeros to a multiple
-#   of PAD doubles (one AVX-512 register; 16 and 32 measured slower, docs/speed.md). LLVM
+#   of PAD doubles (one AVX-512 register; docs/speed.md compares 16 and 32). LLVM
 #   leaves what its vector loop does not cover to a scalar loop, whose dot product waits on
 #   one add after the other; the layers here are 1-100 wide, so unpadded much of their work
 #   would run there. The pad weights stay zero: they are updated with delta = 0, and the
 #   activations of the pad (f(0), computed with the rest so that loop has no remainder
 #   either) are never an input row. The vectors start on a 64-byte boundary, so every row
-#   is aligned: a load that straddles two cache lines made the big net 20 % slower.
+#   is aligned: no vector load or store straddles two cache lines.
 # - It indexes flat vectors (weights, a, z, delta) with uint64 offsets: no per-layer views,
-#   lists or slice assignments, which cost tens of ns per layer and sample, and unsigned
+#   lists or slice assignments, each a library call per layer and sample, and unsigned
 #   indices need no wrap-around check, which would keep LLVM from vectorising.
 # - It is compiled with two fastmath flags: "contract" (a multiply-add is one FMA, rounded
 #   once) and "reassoc" (a dot product may be summed in a few partial sums, as BLAS and the
