@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce fresh-reproduce results table duplicates methods compare figures history clean sweep
+.PHONY: setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -47,7 +47,7 @@ duplicates: $(STAMP)  # baselines and best FFN, random vs grouped split -> resul
 fresh-reproduce:
 	rm -rf $(REPRODUCE_DIR)
 
-results: table methods compare figures  # refresh the committed results/ (then review the diff)
+results: table methods compare bound figures  # refresh the committed results/ (then review the diff)
 
 TABLE_CACHE ?= .cache/table
 
@@ -61,6 +61,10 @@ methods: $(STAMP)  # optimisers and classification over 5 seeds -> OUT/methods.{
 compare: $(STAMP)  # per-epoch speed of every backend -> OUT/speed.{csv,md}, OUT/figures/speed_*.png
 	mkdir -p $(OUT)
 	$(BIN)/ffnbench compare --out $(OUT) $(COMPARE_OPTS)
+
+bound: $(STAMP)  # the per-sample bound and its micro-benchmarks -> OUT/bound.{csv,md}, bound_rows.csv
+	mkdir -p $(OUT)
+	$(BIN)/python -m ffnbench.bound --out $(OUT)
 
 # SWEEP: a grid file under sweeps/; results/sweeps/<its name>/ gets runs.csv, summary.md, figures
 SWEEP ?= sweeps/wine.toml

@@ -4,6 +4,7 @@ Every backend starts from the same initial weights and trains the same epochs in
 sample order; the comparison only counts if they all end with the same weights.
 """
 import argparse
+import functools
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ import pandas as pd
 
 import impls
 
-from . import harness
+from . import bound, harness
 from .config import REGRESSION_DATASETS, TrainConfig, parse_batch_size, parse_choices, parse_hidden
 from .errors import UserError
 from .fileio import atomic_write, check_writable_dir, save_figure, to_json
@@ -99,6 +100,18 @@ def _row(case, seconds, warmup, n_weights, n_samples, peak, device):
             "device": device}
 
 
+@functools.lru_cache(maxsize=None)
+def _bound_rates(n_weights):
+    return bound.measure_rates(n_weights)
+
+
+def per_sample_bound(params):
+    """Seconds per sample of the per-sample SGD bound (ffnbench/bound.py) for these weights,
+    its rates measured here, once per size."""
+    sizes = (params[0][0].shape[1], *(len(b) for _, b in params))
+    return bound.per_sample_bound(sizes, _bound_rates(bound.work(sizes)["weights"]))
+
+
 def _max_diff(a, b):
     return max(float(np.max(np.abs(x - y))) for wa, wb in zip(a, b) for x, y in zip(wa, wb))
 
@@ -119,6 +132,11 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
                     seconds, warmup, weights[name], device = time_case(case, repeat, prepared)
                     group.append(_row(case, seconds, warmup, n_weights,
                                       len(prepared.X["train"]), peak, device))
+                bound_s = per_sample_bound(prepared.params) if B == 1 else None
+                for r in group:  # the bound is per-sample SGD's; a batch has % peak
+                    r["bound_us_per_sample"] = None if bound_s is None else 1e6 * bound_s
+                    r["pct_bound"] = None if bound_s is None else 100 * bound_s * r["n_samples"] / (
+                        r["ms_median"] / 1e3)
                 ref = "torch" if "torch" in weights else backends[0]
                 times = {r["backend"]: r["ms_median"] for r in group}
                 for r in group:
@@ -184,6 +202,11 @@ def markdown(df, scaling, env):
         "On a GPU (or JAX's asynchronous dispatch) each timed epoch and the warm-up end when the "
         "device has finished (the backend's synchronize).",
         "× C: the backend's time per epoch as a multiple of the C backend's (the plain-C yardstick).",
+        "% bound (per-sample SGD): the bound's time as a % of the backend's, where the bound is "
+        "every weight streamed once forward and once through the fused backward + update at the "
+        "rates this machine reaches on long rows (`python -m ffnbench.bound`, docs/speed.md); "
+        + ", ".join(f"{h}: {b:.3g} µs/sample" for h, b in df.drop_duplicates("hidden")[
+            ["hidden", "bound_us_per_sample"]].dropna().itertuples(index=False)) + ".",
         "",
     ]
     if not df["same_weights"].all():
@@ -198,13 +221,13 @@ def markdown(df, scaling, env):
     for (dataset, B), g in df.groupby(["dataset", "batch_size"], sort=False):
         lines += [f"## {dataset} wine, batch size {B} ({g['n_samples'].iloc[0]} samples per epoch)", "",
                   "| backend | device | hidden | weights | ms/epoch | µs/sample | GFLOP/s | % peak | "
-                  "× C | × python | × torch | warm-up s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "% bound | × C | × python | × torch | warm-up s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in g.itertuples():
             lines.append(
                 f"| {r.backend} | {r.device} | {r.hidden} | {r.n_weights} | {r.ms_median:.2f} "
                 f"({r.ms_min:.2f}–{r.ms_max:.2f}) | {r.us_per_sample:.2f} | {r.gflops:.3f} | "
-                f"{r.pct_peak:.2f} | {_fmt(r.times_c, '.2f')} | {_fmt(r.speedup_vs_python, '.1f')} | "
+                f"{r.pct_peak:.2f} | {_fmt(r.pct_bound, '.1f')} | {_fmt(r.times_c, '.2f')} | {_fmt(r.speedup_vs_python, '.1f')} | "
                 f"{_fmt(r.speedup_vs_torch, '.2f')} | {r.warmup_s:.2f} |")
         lines.append("")
     if scaling is not None and len(scaling):

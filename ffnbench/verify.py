@@ -4,9 +4,9 @@ Every CSV present in both trees (same relative path) is compared cell by cell, r
 by a key (so a subset run, e.g. a table of two settings, is checked against just those rows;
 rows without a committed counterpart fail a full-size run and are listed for a partial one):
 
-- timing cells (TIMING: seconds, ms, µs, GFLOP/s, % of peak, speed-ups, warm-up, slopes)
-  depend on the machine and its load, and the ENVIRONMENT columns of a per-run runs.csv say
-  which machine that was: they are shown side by side, never failing;
+- timing cells (TIMING: seconds, ms, µs, ns, GFLOP/s, % of peak or bound, speed-ups, warm-up,
+  slopes) depend on the machine and its load, and the ENVIRONMENT columns of a per-run
+  runs.csv say which machine that was: they are shown side by side, never failing;
 - round-off cells (ROUNDOFF, e.g. max |dW| between backends) must stay under their bound;
 - every other number must agree within RTOL (relative) / ATOL, i.e. to the 6 significant
   digits the CSVs are written with; text cells must be equal.
@@ -29,7 +29,7 @@ from .errors import UserError
 
 RTOL, ATOL = 1e-5, 1e-12  # one unit in the 6th significant digit of "%.6g"
 TIMING = re.compile(  # column names (lower case) of machine-dependent measurements
-    r"second|(^|_)(ms|us|s)($|_)|gflop|peak|speedup|speed_up|warm_?up|slope|time|per_sec",
+    r"second|(^|_)(ms|us|ns|s)($|_)|gflop|peak|bound|speedup|speed_up|warm_?up|slope|time|per_sec",
     re.IGNORECASE)
 TIMING_TEXT = re.compile(  # markdown headers and prose that carry timings
     r"\d\s*(ms|µs|us|s|min)\b|\b(ms|µs|seconds?|GFLOP/s|peak|warm-up|slope|faster|slower)\b|×",

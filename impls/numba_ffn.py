@@ -1,8 +1,9 @@
 """Numba backend: a whole epoch in one jitted kernel over a flat parameter vector.
 
 All weights and biases live in one float64 vector `theta`; layer l's W (row-major,
-(fan_out, fan_in)) starts at woff[l] and its b at boff[l]. For per-sample SGD the
-activations, pre-activations and deltas of all layers share flat buffers indexed by aoff.
+(fan_out, fan_in)) starts at woff[l] and its b at boff[l]; predict's activations and
+pre-activations of all layers share flat buffers indexed by aoff. Per-sample SGD works on a
+padded, transposed copy of theta for the epoch (see _sgd_epoch).
 Kernels are module-level functions of arrays, scalars and small tuples (cache=True), so
 compiled code is reused across processes; the Python functions at the bottom adapt the
 backend contract to them. The tuples a kernel takes:
@@ -211,43 +212,187 @@ def _times_fprime(d, a, z, maths):
             d[i] *= _fprime(a[i], act)
 
 
+# Per-sample SGD keeps every W(l) transposed, as WT (n_l, n_l+1): row i holds the weights out
+# of input i. The forward pass adds a(l-1)[i] WT[i] into z, four rows at a time; the backward
+# pass reads row i once for both delta(l-1)[i] = WT[i] . delta(l) (old weights) and its own
+# update WT[i] <- WT[i] (1 - lr l2) - lr u[i] delta(l), two rows per pass over delta(l).
+# Every inner loop runs along a row, contiguous, so LLVM vectorises it.
+#
+# What else the per-sample kernel does to stay near its bound (see docs/speed.md):
+# - Rows, biases and each layer's part of a, z and delta are padded with zeros to a multiple
+#   of PAD doubles (one AVX-512 register; docs/speed.md compares 16 and 32). LLVM
+#   leaves what its vector loop does not cover to a scalar loop, whose dot product waits on
+#   one add after the other; the layers here are 1-100 wide, so unpadded much of their work
+#   would run there. The pad weights stay zero: they are updated with delta = 0, and the
+#   activations of the pad (f(0), computed with the rest so that loop has no remainder
+#   either) are never an input row. The vectors start on a 64-byte boundary, so every row
+#   is aligned: no vector load or store straddles two cache lines.
+# - It indexes flat vectors (weights, a, z, delta) with uint64 offsets: no per-layer views,
+#   lists or slice assignments, each a library call per layer and sample, and unsigned
+#   indices need no wrap-around check, which would keep LLVM from vectorising.
+# - It is compiled with two fastmath flags: "contract" (a multiply-add is one FMA, rounded
+#   once) and "reassoc" (a dot product may be summed in a few partial sums, as BLAS and the
+#   C backend's omp simd do); no others, so inf and nan still propagate.
+# - The activations run in _activate_layer, a separate function without these flags: tanh's
+#   exp depends on the exact order of its operations.
+PER_SAMPLE_FLAGS = {"contract", "reassoc"}
+PAD = 8
+U0, U1, U2, U3, U4 = (np.uint64(k) for k in range(5))  # unsigned literals for indices
+
+
 @jit()
-def _sgd_epoch(theta, net, bufs, X, Y, order, maths, lr):
-    """Per-sample SGD over X[order]; the backward pass is fused with the update
-    W <- W - lr (delta u^T + l2 W), written as W * (1 - lr l2) - (lr delta) u^T, where
-    u = a(l-1), or x and z(l-1) under the grad bug. bufs = (A, Z, D): flat a, z, delta."""
-    A, Z, D = bufs
-    _, _, scale, l2, _, grad_bug, _ = maths
-    sizes = net[0]
+def _activate_layer(z, act, k):
+    _activate(z, act, k)
+
+
+@jit()
+def _aligned_zeros(n):
+    """np.zeros(n) starting on a 64-byte boundary: with rows of whole AVX-512 registers
+    every row is then aligned, and no vector load or store straddles two cache lines."""
+    buf = np.zeros(n + PAD)
+    o = (PAD - (buf.ctypes.data // 8) % PAD) % PAD
+    return buf[o:o + n]
+
+
+@jit()
+def _padded_layout(sizes):
+    """(n, p, wo, bo, ao), uint64: real and padded layer widths, where WT(l) (n_l rows of
+    p_l+1) and b(l) (p_l+1) start in the padded weights, and layer l's part of a flat
+    per-sample buffer (p_l long)."""
     L = sizes.shape[0] - 1
-    decay = 1.0 - lr * l2
+    n = sizes.astype(np.uint64)
+    p = ((n + np.uint64(PAD - 1)) // np.uint64(PAD)) * np.uint64(PAD)
+    wo, bo, ao = np.zeros(L, np.uint64), np.zeros(L, np.uint64), np.zeros(L + 2, np.uint64)
+    k = U0
+    for l in range(L):
+        wo[l] = k
+        bo[l] = k + n[l] * p[l + 1]
+        k = bo[l] + p[l + 1]
+    for l in range(L + 1):
+        ao[l + 1] = ao[l] + p[l]
+    return n, p, wo, bo, ao
+
+
+@jit()
+def _to_padded(theta, net, T, pnet, back):
+    """T (zeroed) <- theta's W(l) transposed and b(l), padded; back: theta <- T instead."""
+    _, woff, boff, _ = net
+    n, p, wo, bo, _ = pnet
+    for l in range(n.shape[0] - 1):
+        nin, nout, w, b = n[l], n[l + 1], np.uint64(woff[l]), np.uint64(boff[l])
+        for j in range(nout):
+            for i in range(nin):
+                if back:
+                    theta[w + j * nin + i] = T[wo[l] + i * p[l + 1] + j]
+                else:
+                    T[wo[l] + i * p[l + 1] + j] = theta[w + j * nin + i]
+            if back:
+                theta[b + j] = T[bo[l] + j]
+            else:
+                T[bo[l] + j] = theta[b + j]
+
+
+@jit(inline="always")
+def _fprime_at(A, Z, k, act, relu_z, grad0):
+    """f'(z) at flat index k, from a = A[k], or from z = Z[k] when relu'(0) is not 0."""
+    return _relu_prime(Z[k], grad0) if relu_z else _fprime(A[k], act)
+
+
+@jit(inline="always")
+def _forward_padded(T, pnet, A, Z, x, maths, ebits):
+    """_forward on the padded transposed weights T into padded A and Z (see above)."""
+    act, out, _, _, input_activation, _, _ = maths
+    keep_z = _keeps_z(maths)
+    n, p, wo, bo, ao = pnet
+    L = n.shape[0] - 1
+    for i in range(n[0]):
+        A[i] = x[i]
+    if keep_z:
+        for i in range(n[0]):
+            Z[i] = x[i]  # the raw input, even under input_activation
+    if input_activation:
+        _activate_layer(A[:n[0]], act, ebits)
+    for l in range(L):
+        nin, width, ai, zo = n[l], p[l + 1], ao[l], ao[l + 1]
+        for j in range(width):
+            A[zo + j] = T[bo[l] + j]
+        i = U0
+        while i + U4 <= nin:  # z += a[i] WT[i] + ... + a[i+3] WT[i+3]: z once per 4 rows
+            a0, a1, a2, a3 = A[ai + i], A[ai + i + U1], A[ai + i + U2], A[ai + i + U3]
+            r0 = wo[l] + i * width
+            r1, r2, r3 = r0 + width, r0 + U2 * width, r0 + U3 * width
+            for j in range(width):
+                A[zo + j] += (a0 * T[r0 + j] + a1 * T[r1 + j]) + (a2 * T[r2 + j] + a3 * T[r3 + j])
+            i += U4
+        while i < nin:
+            a0, r0 = A[ai + i], wo[l] + i * width
+            for j in range(width):
+                A[zo + j] += a0 * T[r0 + j]
+            i += U1
+        if l < L - 1:
+            if keep_z:
+                for j in range(n[l + 1]):
+                    Z[zo + j] = A[zo + j]
+            _activate_layer(A[zo:zo + width], act, ebits)  # the pad too: no scalar remainder
+    _output(A[ao[L]:ao[L] + n[L]], out)
+
+
+@njit(cache=True, error_model="numpy", fastmath=PER_SAMPLE_FLAGS)
+def _sgd_epoch(theta, net, X, Y, order, maths, lr):
+    """Per-sample SGD over X[order] on padded transposed weights (see above), the backward
+    pass fused with the update W <- W - lr (delta u^T + l2 W) = W (1 - lr l2) - (lr delta) u^T,
+    where u = a(l-1), or x and z(l-1) under the grad bug."""
+    act, _, scale, l2, _, grad_bug, grad0 = maths
+    relu_z = act == RELU and grad0 != 0.0  # relu'(z) needs z itself
+    pnet = _padded_layout(net[0])
+    n, p, wo, bo, ao = pnet
+    L = n.shape[0] - 1
+    T = _aligned_zeros(bo[L - 1] + p[L])
+    A, Z, D = _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1])
     U = Z if grad_bug else A  # what the weight gradient multiplies delta by
-    ebits = np.empty(sizes.max(), np.int64)
-    for n in order:
-        _forward(theta, net, A, Z, X[n], maths, ebits)
-        out, dout = _part(A, net, L), _part(D, net, L)
-        for j in range(sizes[L]):
-            dout[j] = scale * (out[j] - Y[n, j])  # dL/dz(L)
-        for l in range(L - 1, 0, -1):
-            W, b, u, _ = _layer(theta, net, U, l)
-            dprev, d = _part(D, net, l), _part(D, net, l + 1)
-            dprev[:] = 0.0
-            for j in range(d.shape[0]):
-                row, dj = W[j], d[j]
-                k = lr * dj
-                for i in range(u.shape[0]):
-                    w = row[i]
-                    dprev[i] += w * dj  # W^T delta with the weights before the update
-                    row[i] = w * decay - k * u[i]
-                b[j] -= k
-            _times_fprime(dprev, _part(A, net, l), _part(Z, net, l), maths)
-        W, b, u, _ = _layer(theta, net, U, 0)
-        d = _part(D, net, 1)
-        for j in range(d.shape[0]):  # first layer: no delta for the inputs
-            row, k = W[j], lr * d[j]
-            for i in range(u.shape[0]):
-                row[i] = row[i] * decay - k * u[i]
-            b[j] -= k
+    ebits = np.empty(p.max(), np.int64)
+    decay = 1.0 - lr * l2
+    _to_padded(theta, net, T, pnet, False)
+    for s in order:
+        _forward_padded(T, pnet, A, Z, X[s], maths, ebits)
+        for j in range(n[L]):
+            D[ao[L] + j] = scale * (A[ao[L] + j] - Y[s, j])  # dL/dz(L)
+        for l in range(L - 1, -1, -1):
+            nin, width, ui, do = n[l], p[l + 1], ao[l], ao[l + 1]
+            if l == 0:  # first layer: no delta for the inputs
+                for i in range(nin):
+                    k, r = lr * U[ui + i], wo[l] + i * width
+                    for j in range(width):
+                        T[r + j] = T[r + j] * decay - k * D[do + j]
+            else:
+                i = U0
+                while i + U2 <= nin:  # two rows per pass over delta(l)
+                    k0, k1 = lr * U[ui + i], lr * U[ui + i + U1]
+                    r0 = wo[l] + i * width
+                    r1 = r0 + width
+                    acc0 = acc1 = 0.0
+                    for j in range(width):
+                        dj = D[do + j]
+                        w0, w1 = T[r0 + j], T[r1 + j]
+                        acc0 += w0 * dj
+                        acc1 += w1 * dj
+                        T[r0 + j] = w0 * decay - k0 * dj
+                        T[r1 + j] = w1 * decay - k1 * dj
+                    D[ui + i] = acc0 * _fprime_at(A, Z, ui + i, act, relu_z, grad0)
+                    D[ui + i + U1] = acc1 * _fprime_at(A, Z, ui + i + U1, act, relu_z, grad0)
+                    i += U2
+                while i < nin:
+                    k, r = lr * U[ui + i], wo[l] + i * width
+                    acc = 0.0  # delta(l-1)[i] from the old row, updating it on the way
+                    for j in range(width):
+                        w = T[r + j]
+                        acc += w * D[do + j]
+                        T[r + j] = w * decay - k * D[do + j]
+                    D[ui + i] = acc * _fprime_at(A, Z, ui + i, act, relu_z, grad0)
+                    i += U1
+            for j in range(width):
+                T[bo[l] + j] -= lr * D[do + j]
+    _to_padded(theta, net, T, pnet, True)
 
 
 @jit(inline="always")
@@ -361,7 +506,7 @@ def from_numpy(params, hp, device="cpu"):
     maths = (ACTIVATION[hp.activation], OUTPUT[hp.loss], float(DELTA_SCALE[hp.loss]),
              float(hp.l2), bool(hp.input_activation), bool(hp.grad_bug), float(hp.relu_grad0))
     return {"hp": hp, "theta": theta.astype(np.float64), "net": net, "maths": maths,
-            "bufs": (np.zeros(aoff[-1]), np.zeros(aoff[-1]), np.zeros(aoff[-1])),  # A, Z, D
+            "bufs": (np.zeros(aoff[-1]), np.zeros(aoff[-1])),  # A, Z for predict
             "moments": (np.zeros(k), np.zeros(k)), "t": 0}  # Adam's M, G and step count
 
 
@@ -373,8 +518,7 @@ def to_numpy(state):
 def train_epoch(state, X, Y, order):
     hp, order = state["hp"], np.asarray(order, dtype=np.int64)
     if hp.per_sample_sgd:  # the published per-sample loop
-        _sgd_epoch(state["theta"], state["net"], state["bufs"], X, Y, order, state["maths"],
-                   float(hp.lr))
+        _sgd_epoch(state["theta"], state["net"], X, Y, order, state["maths"], float(hp.lr))
         return
     opt = (OPTIMIZER[hp.optimizer], hp.batch(len(order)), float(hp.lr), float(hp.beta1),
            float(hp.beta2), float(hp.eps), state["t"])
@@ -383,7 +527,7 @@ def train_epoch(state, X, Y, order):
 
 
 def predict(state, X):
-    A, Z, _ = state["bufs"]
+    A, Z = state["bufs"]
     return _predict(state["theta"], state["net"], A, Z,
                     np.ascontiguousarray(X, dtype=np.float64), state["maths"])
 

@@ -23,7 +23,7 @@ def test_times_c_is_each_time_over_the_c_backends(rows):
     for _, g in rows.groupby("batch_size"):
         c = g[g["backend"] == "c"]["ms_median"].iloc[0]
         assert g["times_c"].tolist() == pytest.approx((g["ms_median"] / c).tolist())
-    assert "| % peak | × C |" in compare.markdown(rows, None, _env())
+    assert "| % peak | % bound | × C |" in compare.markdown(rows, None, _env())
 
 
 def test_timed_epochs_and_warm_up_end_after_the_device_is_done(monkeypatch):

@@ -91,7 +91,8 @@ def test_numbers_within_tolerance_text_exact_nan_equal_roundoff_bounded():
 
 
 def test_timing_column_names():
-    for c in ("seconds_total", "ms_median", "us_per_sample", "gflops", "pct_peak",
+    for c in ("seconds_total", "ms_median", "us_per_sample", "gflops", "pct_peak", "pct_bound",
+              "rate_forward_ns",
               "speedup_vs_python", "warmup_s", "seconds_per_epoch_median"):
         assert verify.is_timing(c), c
     for c in ("n_samples", "test_mse_sd", "same_weights", "n_weights", "epochs_median"):

@@ -1,0 +1,235 @@
+"""The bound for per-sample SGD: the work per sample and what this machine needs for it.
+
+Per sample and per weight of a net with layer widths n_0 .. n_L, per-sample SGD
+(impls/__init__.py's maths, transposed weights as in the numba kernel) does:
+
+    forward   z(l) += a(l-1)[i] WT(l)[i]          1 FMA, 1 load of the weight
+    backward  delta(l-1)[i] = WT(l)[i] . delta(l)  1 FMA        } one pass over the row:
+    update    WT(l)[i] <- WT(l)[i] (1 - lr l2)     1 mul, 1 FMA } 1 load, 1 store
+                          - (lr u[i]) delta(l)
+
+(no delta for the inputs: the first layer only updates). The bound is the time of exactly
+these loops over the net's weights, measured on rows long enough (ROW doubles) that no
+short-row cost shows - no loop remainder, no per-row overhead, no dependency chain of a
+short dot product, no activation - on a matrix as large as the net, so its weights sit in
+the same cache level. `measure_rates(n)` times the two loops (streaming forward, fused
+backward + update; a first-layer update costs about what the fused pass costs),
+`per_sample_bound(sizes, rates)` adds them up. `python -m ffnbench.bound --out results`
+writes the rates, the bound per net and the short-row micro-benchmarks to
+results/bound.csv and bound.md; `ffnbench compare` measures the rates again on its machine
+and prints every per-sample time as a % of the bound.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from numba import njit, uint64
+
+FLAGS = {"contract", "reassoc"}  # as the numba per-sample kernel
+ROW = 128  # doubles per row in the rate measurements: 16 AVX-512 registers
+U1, U2, U3, U4 = (np.uint64(k) for k in range(1, 5))
+
+
+@njit(fastmath=FLAGS, error_model="numpy", cache=True)
+def _forward_stream(T, a, z, rows, width, reps):
+    """reps x (z += a[i] T[i] over all rows, four rows per pass over z)."""
+    rows, width = uint64(rows), uint64(width)
+    for _ in range(reps):
+        i = uint64(0)
+        while i + U4 <= rows:
+            a0, a1, a2, a3 = a[i], a[i + U1], a[i + U2], a[i + U3]
+            r0 = i * width
+            r1, r2, r3 = r0 + width, r0 + U2 * width, r0 + U3 * width
+            for j in range(width):
+                z[j] += (a0 * T[r0 + j] + a1 * T[r1 + j]) + (a2 * T[r2 + j] + a3 * T[r3 + j])
+            i += U4
+        while i < rows:
+            a0, r0 = a[i], i * width
+            for j in range(width):
+                z[j] += a0 * T[r0 + j]
+            i += U1
+
+
+@njit(fastmath=FLAGS, error_model="numpy", cache=True)
+def _backward_stream(T, d, u, out, rows, width, reps):
+    """reps x (out[i] = T[i] . d, then T[i] <- T[i] decay - u[i] d, one pass per row)."""
+    rows, width = uint64(rows), uint64(width)
+    decay = 1.0 - 1e-9
+    for _ in range(reps):
+        for i in range(rows):
+            k, r, acc = u[i], i * width, 0.0
+            for j in range(width):
+                w = T[r + j]
+                acc += w * d[j]
+                T[r + j] = w * decay - k * d[j]
+            out[i] = acc
+
+
+@njit(error_model="numpy", cache=True)
+def _dot_chain(T, d, out, rows, width, reps):
+    """reps x (out[i] = T[i] . d summed strictly in order): without reassociation every add
+    waits for the one before, the dependency chain of a dot product that is not split."""
+    rows, width = uint64(rows), uint64(width)
+    for _ in range(reps):
+        for i in range(rows):
+            r, acc = i * width, 0.0
+            for j in range(width):
+                acc += T[r + j] * d[j]
+            out[i] = acc
+
+
+def _best_ns(fn, args, per, repeat=7, budget=0.02):
+    """Best-of-`repeat` nanoseconds per unit (`per` units per call of fn(*args, reps))."""
+    fn(*args, 1)
+    t0 = time.perf_counter()
+    fn(*args, 1)
+    reps = max(1, int(budget / max(time.perf_counter() - t0, 1e-7)))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(*args, reps)
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return 1e9 * best / per
+
+
+def _aligned(values):
+    """A copy of values starting on a 64-byte boundary (numpy's allocator promises 16), as
+    the numba kernel's: then no vector load of a row straddles two cache lines."""
+    buf = np.empty(len(values) + 8)
+    o = (-(buf.ctypes.data // 8)) % 8
+    out = buf[o:o + len(values)]
+    out[:] = values
+    return out
+
+
+def _operands(rows, width, seed=0):
+    rng = np.random.default_rng(seed)
+    return (_aligned(rng.uniform(-0.1, 0.1, rows * width)),
+            _aligned(rng.uniform(-1, 1, max(rows, width)) * 1e-3), _aligned(np.zeros(max(rows, width))))
+
+
+def measure_rates(n_weights, row=ROW):
+    """ns per weight of the forward stream and of the fused backward + update, on a matrix
+    of about n_weights doubles in rows of `row` (as many rows as that takes, at least 4)."""
+    rows = max(4, -(-int(n_weights) // row))
+    T, v, out = _operands(rows, row)
+    per = rows * row
+    return {"n_weights": per,
+            "forward_ns": _best_ns(_forward_stream, (T, v, out, rows, row), per),
+            "backward_update_ns": _best_ns(_backward_stream, (T, v, v, out, rows, row), per)}
+
+
+def work(sizes):
+    """Per-sample work of per-sample SGD on layer widths `sizes` (inputs .. outputs)."""
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    weights = sum(a * b for a, b in layers)
+    first = layers[0][0] * layers[0][1]
+    return {"weights": weights, "biases": sum(b for _, b in layers),
+            "fma_forward": weights, "fma_backward": weights - first,
+            "flops_update": 3 * weights,  # k delta[j], then one FMA
+            "weight_loads": 2 * weights, "weight_stores": weights}
+
+
+def per_sample_bound(sizes, rates):
+    """Seconds per sample: every weight streamed once forward and once through the fused
+    backward + update, at the measured long-row rates."""
+    w = work(sizes)["weights"]
+    return 1e-9 * w * (rates["forward_ns"] + rates["backward_update_ns"])
+
+
+def short_rows(widths=(1, 5, 8, 10, 16, 20, 30, 32, 50, 64, 100, 128), rows=64):
+    """ns per row of the fused backward + update and of a strictly ordered dot product, for
+    row lengths as short as this project's layers."""
+    out = []
+    for width in widths:
+        T, v, o = _operands(rows, width)
+        out.append({"width": width,
+                    "backward_update_ns_per_row": _best_ns(_backward_stream, (T, v, v, o, rows, width), rows),
+                    "ordered_dot_ns_per_row": _best_ns(_dot_chain, (T, v, o, rows, width), rows)})
+    return out
+
+
+def batch_gemm_seconds(sizes, batch=256, repeat=7):
+    """Seconds per batch of the three matrix products per layer that mini-batch SGD needs
+    (forward A W^T, backward delta W, gradient delta^T A), with numpy's BLAS and nothing
+    else: the ceiling for a backend that hands its batch to BLAS."""
+    rng = np.random.default_rng(0)
+    layers = [(rng.random((nout, nin)), rng.random((batch, nin)), rng.random((batch, nout)))
+              for nin, nout in zip(sizes[:-1], sizes[1:])]
+
+    def products():
+        for W, A, D in layers:
+            np.dot(A, W.T)
+            np.dot(D, W)
+            np.dot(D.T, A)
+
+    products()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(20):
+            products()
+        best = min(best, (time.perf_counter() - t0) / 20)
+    return best
+
+
+NETS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
+
+
+def main(argv=None):
+    from .compare import limit_threads, measure_peak
+    from .fileio import atomic_write
+    import pandas as pd
+    p = argparse.ArgumentParser(prog="python -m ffnbench.bound", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="results", help="directory for bound.csv and bound.md")
+    p.add_argument("--inputs", type=int, default=11)
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    with limit_threads(1):
+        peak = measure_peak()
+        nets = []
+        for hidden in NETS:
+            sizes = (args.inputs, *hidden, 1)
+            w = work(sizes)
+            rates = measure_rates(w["weights"])
+            t = per_sample_bound(sizes, rates)
+            gemm = batch_gemm_seconds(sizes)
+            nets.append({"hidden": "-".join(map(str, hidden)), **w, **{f"rate_{k}": v for k, v in rates.items()},
+                         "bound_us": 1e6 * t, "bound_gflops": 6 * w["weights"] / t / 1e9,
+                         "compute_bound_us": 1e6 * 6 * w["weights"] / (peak * 1e9),
+                         "gemm256_pct_peak": 100 * 6 * w["weights"] * 256 / gemm / 1e9 / peak})
+        rows = short_rows()
+    nets, rows = pd.DataFrame(nets), pd.DataFrame(rows)
+    lines = ["# The per-sample bound on this machine", "",
+             f"Written by `python -m ffnbench.bound`; one thread; float64 matmul peak {peak:.1f} GFLOP/s.",
+             "See docs/speed.md for the model. Per sample and weight: 1 FMA forward, 1 FMA backward "
+             "(not in the first layer), 3 flops of update; 2 loads and 1 store of the weight. "
+             "The bound streams every weight once forward and once through the fused backward + "
+             "update at the rates measured on rows of 128 doubles over as many weights as the net "
+             "has; `6 W / peak` is the time at the matmul peak; the last column is the % of peak "
+             "that the three matrix products per layer of a batch of 256 reach alone (numpy's BLAS).", "",
+             "| hidden | weights | FMA fwd | FMA bwd | update flops | weight loads | stores | "
+             "fwd ns/w | bwd+upd ns/w | bound µs/sample | bound GFLOP/s | 6 W / peak µs | "
+             "batch-256 GEMMs alone, % peak |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.hidden} | {r.weights} | {r.fma_forward} | {r.fma_backward} | {r.flops_update} | "
+              f"{r.weight_loads} | {r.weight_stores} | {r.rate_forward_ns:.3f} | "
+              f"{r.rate_backward_update_ns:.3f} | {r.bound_us:.2f} | {r.bound_gflops:.1f} | "
+              f"{r.compute_bound_us:.2f} | {r.gemm256_pct_peak:.0f} |" for r in nets.itertuples()]
+    lines += ["", "Short rows (64 rows of each width, in L1): ns per row.", "",
+              "| width | fused backward + update | strictly ordered dot product |", "|---|---|---|"]
+    lines += [f"| {r.width} | {r.backward_update_ns_per_row:.2f} | {r.ordered_dot_ns_per_row:.2f} |"
+              for r in rows.itertuples()]
+    with atomic_write(out / "bound.csv") as f:
+        nets.assign(peak_gflops=peak).to_csv(f, index=False, float_format="%.6g")
+    with atomic_write(out / "bound_rows.csv") as f:
+        rows.to_csv(f, index=False, float_format="%.6g")
+    with atomic_write(out / "bound.md") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
