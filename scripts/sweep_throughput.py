@@ -2,7 +2,7 @@
 LocalClusters of 1 and 2 single-threaded workers, on the same runs (distinct seeds, a fresh
 cache each time, so every run is trained).
 
-    python scripts/sweep_throughput.py [--runs 60] [--epochs 80] [--repeat 3] [--out REPORT]
+    python scripts/sweep_throughput.py [--runs 60] [--epochs 160] [--repeat 3] [--out REPORT]
 
 Each engine is started and warmed up (one run per worker: imports, numba's cached kernels)
 before the clock starts, so the numbers are steady-state throughput, not start-up; the
@@ -63,8 +63,8 @@ def measure(engines, configs, warm, repeat):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=60, help="timed runs per engine (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=80, help="epochs per run, no early stopping "
-                   "(default %(default)s: about 0.1 s per run or more on red wine)")
+    p.add_argument("--epochs", type=int, default=160, help="epochs per run, no early stopping "
+                   "(default %(default)s: runs of about 0.1 s or more on red wine)")
     p.add_argument("--repeat", type=int, default=3, help="timings per engine, the best counts "
                    "(default %(default)s)")
     p.add_argument("--hidden", default="30,10", help="hidden layers (default %(default)s)")
