@@ -72,17 +72,19 @@ SWEEP ?= sweeps/wine.toml
 sweep: $(STAMP)  # the committed >= 1,000-run sweep on a Dask LocalCluster of this machine's cores
 	$(BIN)/ffnbench sweep $(SWEEP) --executor dask
 
-# ASV_MACHINE: the reference machine of results/asv (docs/asv.md); name yours otherwise
+# ASV_MACHINE: the reference machine of results/asv (docs/asv.md); name yours otherwise.
+# HISTORY_MACHINES: the recorded machines the figures show side by side.
 ASV_MACHINE ?= ffnbench-ref-2core
+HISTORY_MACHINES ?= ffnbench-ref-2core,ffnbench-zen5-2core
 
 figures: $(STAMP)  # the history figures, from the committed asv results (no benchmark run)
-	$(BIN)/ffnbench history --machine $(ASV_MACHINE) --out $(OUT)/figures
+	$(BIN)/ffnbench history --machine $(HISTORY_MACHINES) --out $(OUT)/figures
 
 history: $(STAMP)  # asv results of every commit of main not yet measured -> results/asv, html, figures
 	$(BIN)/python -m benchmarks.machine $(ASV_MACHINE)
 	$(BIN)/asv run --machine $(ASV_MACHINE) --skip-existing-commits ALL
 	$(BIN)/asv publish
-	$(MAKE) figures ASV_MACHINE=$(ASV_MACHINE)
+	$(MAKE) figures
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
