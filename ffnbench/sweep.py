@@ -236,9 +236,14 @@ def _axes(n, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(6 * n, 6), squeeze=False)
     fig.suptitle(title, fontsize=10)
     return fig, axes[0]
+
+
+def _legend_below(ax, ncol):
+    """The legend under the panel, where it covers no data."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, frameon=False)
 
 
 def plot_curves(df, results, keys, path):
@@ -259,7 +264,7 @@ def plot_curves(df, results, keys, path):
                     label=_label(b, keys))
         ax.set(title=f"{dataset} wine", xlabel="epoch", ylabel=NAMES[val])
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend_below(ax, ncol=1)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -275,8 +280,10 @@ def plot_lr(df, keys, path):
         val, test = SELECT[part["task"].iloc[0]]
         table = configurations(part, keys).query("diverged == 0")
         archs = list(dict.fromkeys(df["hidden"]))  # grid order: the same colour in every panel
-        for hidden, h in table.groupby("hidden", sort=False):
-            n = archs.index(hidden)
+        for n, hidden in enumerate(archs):  # the same order and colour in every panel
+            h = table[table["hidden"] == hidden]
+            if h.empty:
+                continue
             best = h.groupby("lr").head(1).sort_values("lr")  # table is sorted by validation
             sd = [part.loc[_mask(part, b, keys), test].std(ddof=1) for _, b in best.iterrows()]
             dodge = 1 + 0.03 * (n - (len(archs) - 1) / 2)  # bars side by side
@@ -285,7 +292,7 @@ def plot_lr(df, keys, path):
         ax.set_xscale("log")
         ax.set(title=f"{dataset} wine", xlabel="learning rate (log)", ylabel=NAMES[test])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _legend_below(ax, ncol=2)
     fig.tight_layout()
     return save_figure(fig, path)
 
