@@ -73,12 +73,12 @@ sweep: $(STAMP)  # the committed >= 1,000-run sweep on a Dask LocalCluster of th
 	$(BIN)/ffnbench sweep $(SWEEP) --executor dask
 
 # ASV_MACHINE: the reference machine of results/asv (docs/asv.md); name yours otherwise.
-# HISTORY_MACHINES: the recorded machines the figures show side by side.
+# HISTORY_MACHINES: the recorded machines the figures show side by side (empty: all of them).
 ASV_MACHINE ?= ffnbench-ref-2core
-HISTORY_MACHINES ?= ffnbench-ref-2core,ffnbench-zen5-2core
+HISTORY_MACHINES ?=
 
 figures: $(STAMP)  # the history figures, from the committed asv results (no benchmark run)
-	$(BIN)/ffnbench history --machine $(HISTORY_MACHINES) --out $(OUT)/figures
+	$(BIN)/ffnbench history --out $(OUT)/figures $(if $(HISTORY_MACHINES),--machine $(HISTORY_MACHINES))
 
 history: $(STAMP)  # asv results of every commit of main not yet measured -> results/asv, html, figures
 	$(BIN)/python -m benchmarks.machine $(ASV_MACHINE)

@@ -366,9 +366,13 @@ FIGURES = (  # (file name, benchmark it needs, plot function, required)
 
 
 def draw(results_dir, out_dir, machine=None):
-    """Draw every figure the results allow, machines side by side ('a,b'); returns
-    ({machine: runs}, the paths written)."""
-    names = [None] if machine is None else list(parse_choices(machine, "machine"))
+    """Draw every figure the results allow, machines side by side ('a,b'; None: every machine
+    recorded); returns ({machine: runs}, the paths written)."""
+    if machine is None:
+        names = _machines(Path(results_dir)) if Path(results_dir).is_dir() else [None]
+        names = names or [None]  # None: load_runs says what is missing
+    else:
+        names = list(parse_choices(machine, "machine"))
     machines = dict(load_runs(results_dir, name) for name in names)
     for _, benchmark, _, required in FIGURES:
         for name, runs in machines.items():
@@ -405,5 +409,5 @@ def add_parser(sub):
     p.add_argument("--results", default="results/asv", help="asv results directory (default %(default)s)")
     p.add_argument("--out", default="results/figures", help="directory for the PNGs (default %(default)s)")
     p.add_argument("--machine", help="whose results to draw, e.g. NAME or NAME1,NAME2 side by "
-                                     "side (needed when there are several)")
+                                     "side (default: every machine recorded, side by side)")
     p.set_defaults(func=cmd_history)

@@ -202,3 +202,9 @@ def test_identical_series_share_one_line_and_every_backend_keeps_its_style():
     assert lines["torch"].get_color() == backend_style("torch")["color"]
     assert [t.get_text() for t in ax.texts] == ["numpy = numba"]
     plt.close(fig)
+
+
+def test_without_a_choice_every_machine_is_drawn_side_by_side(results, tmp_path):
+    write(results, "m2", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 1.0))
+    machines, written = history.draw(results, tmp_path / "f")
+    assert list(machines) == ["m1", "m2"] and written
