@@ -415,8 +415,9 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, ebits):
     m = idx.shape[0]
     x = X[idx]  # (m, n_0)
     us = [x]  # u(l): x, then z(l) when keep_z
-    a0 = x.copy()
+    a0 = x
     if input_activation:
+        a0 = x.copy()
         _activate(a0.reshape(-1), act, ebits)
     acts = [a0]  # a(l): (m, n_l)
     for l in range(L):
@@ -452,8 +453,9 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, ebits):
             gb[j] *= inv_m
         if l:
             delta = np.dot(delta, W)  # (m, n_l)
-            for n in range(m):
-                _times_fprime(delta[n], acts[l][n], us[l][n] if keep_z else acts[l][n], maths)
+            # the whole batch as one flat loop: all three are C-contiguous (m, n_l)
+            _times_fprime(delta.reshape(-1), acts[l].reshape(-1),
+                          (us[l] if keep_z else acts[l]).reshape(-1), maths)
 
 
 @jit()
