@@ -306,7 +306,7 @@ def _time_panels(fig_axes, machines, benchmark, rows, cols, params, title):
             ax = fig_axes[r][c]
             _plot_backends(ax, runs, benchmark, params(row, col), bottom=r == len(rows) - 1)
             ax.set_yscale("log")
-            ax.set_title((f"{machine} · " if several else "") + title(row, col), fontsize=9)
+            ax.set_title((f"{machine}\n" if several else "") + title(row, col), fontsize=9)
             if c == 0:
                 ax.set_ylabel("seconds per epoch (log)")
 
@@ -351,7 +351,7 @@ def plot_test_mse(machines, path):
                 ax.yaxis.set_major_locator(MaxNLocator(integer=True))
                 lo, hi = ax.get_ylim()
                 ax.set_ylim(math.floor(lo + 0.5) - 1.5, math.ceil(hi - 0.5) + 1.5)
-            ax.set_title((f"{machine} · " if several else "") + f"hidden {arch.replace('-', ',')}",
+            ax.set_title((f"{machine}\n" if several else "") + f"hidden {arch.replace('-', ',')}",
                          fontsize=9)
             if c == 0:
                 ax.set_ylabel(ylabel)
