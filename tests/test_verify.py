@@ -111,14 +111,14 @@ def test_markdown_without_csv_masks_only_timings(tmp_path, capsys):
     new.mkdir(), ref.mkdir()
     text = ("# Runs\n\nTook 12.5 s on this machine.\n\n| run | test MSE | ms/epoch |\n|---|---|---|\n"
             "| a | 0.444 | 3.1 |\n")
-    (ref / "notes.md").write_text(text)
-    (new / "notes.md").write_text(text.replace("12.5 s", "20.1 s").replace("3.1 |", "4.7 |"))
+    (ref / "summary.md").write_text(text)
+    (new / "summary.md").write_text(text.replace("12.5 s", "20.1 s").replace("3.1 |", "4.7 |"))
     assert cli.main(["verify", str(new), str(ref)]) == 0
-    (new / "notes.md").write_text(text.replace("# Runs", "# Runs of 5 seed(s)").replace("Took", "Took 5 seed(s)"))
-    (ref / "notes.md").write_text(text.replace("# Runs", "# Runs of 3 seed(s)").replace("Took", "Took 5 seed(s)"))
+    (new / "summary.md").write_text(text.replace("# Runs", "# Runs of 5 seed(s)").replace("Took", "Took 5 seed(s)"))
+    (ref / "summary.md").write_text(text.replace("# Runs", "# Runs of 3 seed(s)").replace("Took", "Took 5 seed(s)"))
     assert cli.main(["verify", str(new), str(ref)]) == 1  # a count is not a timing
-    (ref / "notes.md").write_text(text)
-    (new / "notes.md").write_text(text.replace("0.444", "0.445"))
+    (ref / "summary.md").write_text(text)
+    (new / "summary.md").write_text(text.replace("0.444", "0.445"))
     assert cli.main(["verify", str(new), str(ref)]) == 1
     assert "line 7, column 'test MSE': '0.445' here, '0.444' committed" in capsys.readouterr().out
 
