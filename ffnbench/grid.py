@@ -535,6 +535,17 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", 
     return results, len(configs) - n_todo
 
 
+@contextmanager
+def report_writes(n_runs, cache):
+    """Writing a report after the runs: a failure is one line saying that every run is in
+    the cache, so the same command writes the report without training again."""
+    try:
+        yield
+    except UserError as e:
+        raise UserError(f"{e}; all {n_runs} runs are kept in the cache {cache.root}: "
+                        "run the same command again to write the report") from None
+
+
 def _check_code(code, config, result):
     """Refuse a result computed by other ffnbench code than the client's (a stale worker)."""
     ours = (__version__, code_fingerprint(config.backend))

@@ -322,7 +322,7 @@ def run_sweep(g, configs, out, cache_dir=".cache/table", fresh=False, executor="
     command = command or f"ffnbench sweep {g.path} --out {out}"
     summary = render_summary(g, df, command, baselines)  # rendered before any file is written
     keys = [k for k in g.varying if k != "dataset"]
-    try:
+    with grid.report_writes(len(configs), cache):
         ensure_dir(out, "--out")
         written = runs.write(df, out, parquet=True)
         with atomic_write(out / "summary.md") as f:
@@ -331,9 +331,6 @@ def run_sweep(g, configs, out, cache_dir=".cache/table", fresh=False, executor="
         written.append(plot_curves(df, results, keys, out / "validation_curves.png"))
         if "lr" in keys and "hidden" in keys:
             written.append(plot_lr(df, keys, out / "test_vs_lr.png"))
-    except UserError as e:  # every finished run is in the cache already
-        raise UserError(f"{e}; all {len(configs)} runs are kept in the cache {cache.root}: "
-                        "run the same command again to write the report") from None
     print(f"{len(configs)} runs: {n_cached} from the cache ({cache.root}), "
           f"{len(configs) - n_cached} trained; wrote {', '.join(p.name for p in written)} "
           f"in {out} in {time.perf_counter() - t0:.1f} s", file=log)

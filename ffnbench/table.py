@@ -628,7 +628,7 @@ def run_table(spec, out="results", cache_dir=".cache/table", fresh=False, jobs=N
     per_run = runs.frame([c for *_, c in plan], results)
     per_run.insert(0, "setting", [s.number for _, s, *_ in plan])
     per_run.insert(0, "protocol", [p for p, *_ in plan])
-    try:
+    with grid.report_writes(len(plan), cache):
         ensure_dir(out, "--out")
         with atomic_write(out / "table.csv") as f:
             table.to_csv(f, index=False, float_format="%.6g")
@@ -636,9 +636,6 @@ def run_table(spec, out="results", cache_dir=".cache/table", fresh=False, jobs=N
             with atomic_write(out / name) as f:
                 f.write(text)
         runs.write(per_run, out)
-    except UserError as e:  # every finished run is in the cache already
-        raise UserError(f"{e}; all {len(plan)} runs are kept in the cache {cache.root}: "
-                        "run the same command again to write the report") from None
     print(f"{len(plan)} runs: {n_cached} from the cache ({cache.root}), {len(plan) - n_cached} "
           f"trained; wrote {out / 'table.csv'}, {out / 'runs.csv'} and {out / 'table.md'} in "
           f"{time.perf_counter() - t0:.1f} s", file=log)
