@@ -5,7 +5,6 @@ sample order; the comparison only counts if they all end with the same weights.
 """
 import argparse
 import functools
-import json
 import os
 import platform
 import subprocess

@@ -379,7 +379,6 @@ def _command(spec):
 
 def render_markdown(spec, table):
     settings = table[table["kind"] == "setting"]
-    base = table[table["kind"] == "baseline"]
     lines = [
         "# The published wine-quality table, reproduced",
         "",
@@ -407,7 +406,6 @@ def render_markdown(spec, table):
         "published NaN, how many of our runs diverged.",
     ]
     ds = [d for d in REGRESSION_DATASETS if d in spec.datasets]
-    mean_runs = table[(table["kind"] == "baseline") & (table["setting"] == "mean")]
     for protocol in spec.protocols:
         part = settings[settings["protocol"] == protocol]
         head = ["#", "hidden", "act.", "lr"] + [f"{d}: {c}" for d in ds for c in (

@@ -29,3 +29,17 @@ def data_dir(tmp_path):
     data.load.cache_clear()
     yield tmp_path
     data.load.cache_clear()
+
+
+def disk_full_on(monkeypatch, module, name):
+    """Make `module`'s atomic writes of a file called `name` fail as a full disk would;
+    returns the function that puts the real writer back."""
+    real = module.atomic_write
+
+    def failing(path, mode="w"):
+        if path.name == name:
+            from ffnbench.errors import UserError
+            raise UserError(f"{path}: cannot write (No space left on device)")
+        return real(path, mode)
+    monkeypatch.setattr(module, "atomic_write", failing)
+    return lambda: monkeypatch.setattr(module, "atomic_write", real)

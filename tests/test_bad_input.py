@@ -10,6 +10,8 @@ import pytest
 from ffnbench import cli, data
 from ffnbench.errors import UserError
 
+from conftest import disk_full_on
+
 QUICK = ["--dataset", "red", "--hidden", "5", "--epochs", "2", "--patience", "0"]
 HEADER = ";".join(f'"{c}"' for c in data.COLUMNS)
 
@@ -297,19 +299,13 @@ def test_table_report_write_failure_keeps_every_run(tmp_path, capsys, monkeypatc
     argv = ["table", "--backend", "numpy", "--settings", "7", "--datasets", "red", "--seeds", "2",
             "--epochs", "3", "--jobs", "1", "--no-progress", "--out", str(tmp_path / "out"),
             "--cache-dir", str(tmp_path / "cache")]
-    real = table.atomic_write
-
-    def failing(path, mode="w"):
-        if path.name == "table.md":
-            raise UserError(f"{path}: cannot write (No space left on device)")
-        return real(path, mode)
-    monkeypatch.setattr(table, "atomic_write", failing)
+    restore = disk_full_on(monkeypatch, table, "table.md")
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "cannot write (No space left on device); all 2 runs are kept in the cache" in err
     entries = {p: p.read_bytes() for p in (tmp_path / "cache").glob("*.json")}
     assert err.count("error") == 1 and len(entries) == 2
-    monkeypatch.setattr(table, "atomic_write", real)
+    restore()
     monkeypatch.setattr(grid_module(), "run_task", lambda c: pytest.fail("a run was redone"))
     assert cli.main(argv) == 0  # completes from the cache
     assert {p: p.read_bytes() for p in entries} == entries

@@ -15,6 +15,8 @@ from ffnbench import cli, grid, runs, sweep, table
 from ffnbench.config import TrainConfig
 from ffnbench.errors import UserError
 
+from conftest import disk_full_on
+
 distributed = pytest.importorskip("distributed")
 
 EXAMPLE = """\
@@ -301,18 +303,12 @@ def test_a_failing_report_write_keeps_every_run_and_the_rerun_completes(tmp_path
                             'epochs = 2\npatience = 0\nseeds = 1\n')
     argv = ["sweep", str(path), "--jobs", "1", "--no-progress", "--out", str(tmp_path / "out"),
             "--cache-dir", str(tmp_path / "cache")]
-    real = sweep.atomic_write
-
-    def failing(target, mode="w"):
-        if target.name == "summary.md":
-            raise UserError(f"{target}: cannot write (No space left on device)")
-        return real(target, mode)
-    monkeypatch.setattr(sweep, "atomic_write", failing)
+    restore = disk_full_on(monkeypatch, sweep, "summary.md")
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "(No space left on device); all 2 runs are kept in the cache" in err
     assert err.count("error") == 1 and len(list((tmp_path / "cache").glob("*.json"))) == 2
-    monkeypatch.setattr(sweep, "atomic_write", real)
+    restore()
     monkeypatch.setattr(grid, "run_task", lambda c: pytest.fail("a run was redone"))
     assert cli.main(argv) == 0
     assert (tmp_path / "out" / "summary.md").exists()
