@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 import impls
+from impls.checks import max_diff
 
-from . import bound, harness
+from . import bound, harness, memory
 from .config import REGRESSION_DATASETS, TrainConfig, parse_batch_size, parse_choices, parse_hidden
 from .errors import UserError
 from .fileio import atomic_write, check_writable_dir, save_figure, to_json
@@ -111,10 +112,6 @@ def per_sample_bound(params):
     return bound.per_sample_bound(sizes, _bound_rates(bound.work(sizes)["weights"]))
 
 
-def _max_diff(a, b):
-    return max(float(np.max(np.abs(x - y))) for wa, wb in zip(a, b) for x, y in zip(wa, wb))
-
-
 def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=None):
     """One row per case, with speed-ups and the same-weights check within each group."""
     rows = []
@@ -123,6 +120,10 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
             for B in batch_sizes:
                 prepared = harness.prepare(Case(backends[0], hidden, dataset, B).config())
                 n_weights = sum(W.size + b.size for W, b in prepared.params)
+                sizes = (prepared.params[0][0].shape[1], *(len(b) for _, b in prepared.params))
+                n_rows = {k: len(x) for k, x in prepared.X.items()}
+                for name in backends[1:]:  # prepare checked backends[0]; each has its own copies
+                    memory.check(Case(name, hidden, dataset, B).config(), sizes, n_rows)
                 group, weights = [], {}
                 for name in backends:
                     case = Case(name, hidden, dataset, B)
@@ -142,7 +143,7 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
                     r["speedup_vs_python"] = times["python"] / r["ms_median"] if "python" in times else None
                     r["speedup_vs_torch"] = times["torch"] / r["ms_median"] if "torch" in times else None
                     r["times_c"] = r["ms_median"] / times["c"] if "c" in times else None  # the yardstick
-                    r["max_dw_vs_reference"] = _max_diff(weights[r["backend"]], weights[ref])
+                    r["max_dw_vs_reference"] = max_diff(weights[r["backend"]], weights[ref])
                     r["reference"] = ref
                     r["same_weights"] = r["max_dw_vs_reference"] <= SAME_WEIGHTS_TOL
                 rows += group

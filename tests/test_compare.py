@@ -5,6 +5,8 @@ import pytest
 
 import impls
 from ffnbench import cli, compare
+from ffnbench.config import TrainConfig
+from ffnbench.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +140,15 @@ def test_by_default_a_backend_that_cannot_run_here_is_left_out_and_named(tmp_pat
                      "--repeat", "1", "--no-scaling", "--out", str(tmp_path)])
     assert code == 0 and "leaving out backend 'c' needs the program 'cc'" in capsys.readouterr().err
     assert list(pd.read_csv(tmp_path / "speed.csv")["backend"]) == ["numpy"]
+
+
+def test_every_backends_memory_is_checked_not_only_the_first(monkeypatch):
+    """compare prepares each case once, with the first backend: the others' own copies (pure
+    Python's lists are ~5x numpy's arrays) must still be estimated before anything runs."""
+    from ffnbench import memory
+    real = memory.estimate_bytes
+    monkeypatch.setattr(memory, "available_bytes",
+                        lambda: 2 * real(TrainConfig(backend="numpy", hidden=(5,)), (11, 5, 1),
+                                         {"train": 1119, "val": 239, "test": 241}))
+    with pytest.raises(UserError, match="with python: training needs about"):
+        compare.run_cases(["numpy", "python"], [(5,)], ["red"], [1], repeat=1, peak=1.0)
