@@ -77,6 +77,11 @@ class HyperParams(NamedTuple):
         """The published update: plain SGD, one sample at a time (each backend's fast path)."""
         return self.optimizer == "sgd" and self.batch_size == 1
 
+    @property
+    def quirky(self):
+        """Any of the printed code's quirks on (each backend's slower, general path)."""
+        return self.input_activation or self.grad_bug or self.relu_grad0 != 0.0
+
     def batch(self, n):
         """Samples per update in an epoch of n samples (batch_size 0 = the full batch)."""
         return self.batch_size or n

@@ -53,10 +53,6 @@ OUT = {"mse": _linear, "bce": _sigmoid, "ce": _softmax}  # output f_L per loss
 DERIV = {"sigmoid": _sigmoid_prime, "tanh": _tanh_prime, "relu": _relu_prime}  # f'(z) from a
 
 
-def _quirky(hp):
-    return hp.input_activation or hp.grad_bug or hp.relu_grad0 != 0.0
-
-
 def _fprime_quirks(hp):
     """f'(z) from (a, z) into out: relu'(0) = hp.relu_grad0; the others from a alone."""
     if hp.activation == "relu" and hp.relu_grad0 != 0.0:
@@ -166,7 +162,7 @@ def _batch_gradient(state, X, Y):
     """The (possibly quirky) loss gradient of the batch X, Y into state["grad_views"]."""
     hp, params = state["hp"], state["params"]
     f, f_out, fprime, scale = _functions(hp)
-    if _quirky(hp):
+    if hp.quirky:
         A, U, FP = _forward_quirks(params, X, hp)
         _backward(params, A, Y, fprime, scale, state["grad_views"], U, FP)
     else:
@@ -268,7 +264,7 @@ def _sgd_epoch_quirks(state, X, Y, order):
 def train_epoch(state, X, Y, order):
     hp = state["hp"]
     if hp.per_sample_sgd:
-        return (_sgd_epoch_quirks if _quirky(hp) else _sgd_epoch)(state, X, Y, order)
+        return (_sgd_epoch_quirks if hp.quirky else _sgd_epoch)(state, X, Y, order)
     B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):
         idx = order[start:start + B]

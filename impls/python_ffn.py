@@ -172,7 +172,7 @@ UPDATE = {"sgd": _sgd, "adam": _adam}
 
 def _quirks(hp):
     """hp when any of the printed code's quirks is on (the slower path), else None."""
-    return hp if hp.input_activation or hp.grad_bug or hp.relu_grad0 != 0.0 else None
+    return hp if hp.quirky else None
 
 
 def _functions(hp):
