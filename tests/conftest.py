@@ -1,9 +1,9 @@
 import shutil
 
-import numpy as np
 import pytest
 
 import impls
+from impls import checks
 from ffnbench import data, harness
 
 BACKENDS = list(impls.BACKENDS)
@@ -16,9 +16,7 @@ def subset(prepared, n):
     return harness.Prepared(X, Y, prepared.params)
 
 
-def max_weight_diff(a, b):
-    return max(max(np.max(np.abs(Wa - Wb)), np.max(np.abs(ba - bb)))
-               for (Wa, ba), (Wb, bb) in zip(a, b))
+max_weight_diff = checks.max_diff  # max |dW| and |db| over the layers of two weight lists
 
 
 @pytest.fixture
