@@ -417,6 +417,7 @@ def _wait_for_a_run(tmp_path, proc):
     while not list((tmp_path / "cache").glob("*.json")) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
+    assert list((tmp_path / "cache").glob("*.json")), "no run finished within 90 s"
 
 
 @pytest.mark.parametrize("sig, code, line", [("SIGTERM", 143, "ffnbench: terminated\n"),
@@ -440,9 +441,10 @@ def test_ctrl_c_while_the_pool_starts_is_one_line(tmp_path):
     import signal
     import time
     proc = _start(_table(tmp_path))
-    deadline = time.monotonic() + 60
-    while proc.stderr.readline().startswith("ffnbench table") is False and time.monotonic() < deadline:
-        pass  # the header line is printed just before the pool starts
+    deadline, seen = time.monotonic() + 60, False
+    while not seen and time.monotonic() < deadline:
+        seen = proc.stderr.readline().startswith("ffnbench table")
+    assert seen  # the header line is printed just before the pool starts
     time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=90)

@@ -56,7 +56,7 @@ def test_every_md_file_named_in_the_project_exists():
     assert not missing, "documents named but not in the repository:\n" + "\n".join(missing)
 
 
-def test_the_checks_catch_a_dangling_name(tmp_path):
+def test_the_patterns_find_md_names_and_links():
     missing = "GONE" + ".md"  # built, so that this file does not name a missing document itself
     assert MD_NAME.findall(f"see {missing} §1 and docs/asv.md.") == [missing, "docs/asv.md"]
     assert LINK.findall("[a](docs/asv.md#y) ![b](results/f.png)") == ["docs/asv.md#y", "results/f.png"]

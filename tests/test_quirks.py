@@ -18,7 +18,7 @@ def _run_all(cfg, n_train):
     prepared = subset(harness.prepare(TrainConfig(**cfg)), n_train)
     ref = harness.train(TrainConfig(backend="torch", **cfg), prepared)[1]
     assert max_weight_diff(ref, prepared.params) > 1e-4  # training really moved them
-    for backend in BACKENDS:
+    for backend in (b for b in BACKENDS if b != "torch"):
         w = harness.train(TrainConfig(backend=backend, **cfg), prepared)[1]
         assert max_weight_diff(w, ref) <= 1e-12, backend
 
