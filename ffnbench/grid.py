@@ -38,6 +38,9 @@ from .fileio import atomic_write, ensure_dir
 _CODE = [Path(harness.__file__).with_name(n) for n in ("harness.py", "data.py", "config.py")]
 
 
+CACHE_DIR = ".cache/table"  # the default run cache, shared by table and sweep (same key, same run)
+
+
 def default_jobs():
     """The CPU cores this process may use."""
     try:

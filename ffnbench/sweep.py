@@ -299,7 +299,7 @@ def plot_lr(df, keys, path):
 
 # --- the command -----------------------------------------------------------------------------
 
-def run_sweep(g, configs, out, cache_dir=".cache/table", fresh=False, executor="local", jobs=None,
+def run_sweep(g, configs, out, cache_dir=grid.CACHE_DIR, fresh=False, executor="local", jobs=None,
               workers=None, scheduler=None, progress=True, log=sys.stderr, command=None):
     """Run (or fetch from the cache) every run of grid `g`; write runs.csv (+ .parquet),
     summary.md and figures into `out`. Returns the runs frame."""
@@ -373,7 +373,7 @@ def add_parser(sub):
                    help=f"with --executor local: worker processes (default: the cores, here "
                         f"{grid.default_jobs()})")
     grid.add_executor_options(p)
-    p.add_argument("--cache-dir", default=".cache/table",  # shared with table: same key, same run
+    p.add_argument("--cache-dir", default=grid.CACHE_DIR,  # shared with table: same key, same run
                    help="finished runs, one JSON file each, shared with `ffnbench table` "
                         "(default %(default)s)")
     p.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")

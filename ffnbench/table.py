@@ -49,7 +49,6 @@ CORTEZ_2009 = {  # Cortez et al. (2009), Table 3: MAD and accuracy at T = 0.5 an
     "NN": {"red": (0.51, 59.1, 88.8), "white": (0.58, 52.6, 84.7)},
     "SVM": {"red": (0.46, 62.4, 89.0), "white": (0.45, 64.6, 86.8)},
 }
-NO_BETTER = 0.02  # test MSE margin under which a setting counts as no better than the mean
 COLLAPSED = 0.01  # a run is collapsed when sd(test predictions) < COLLAPSED * sd(test y)
 ALPHA = 0.05  # paired t-test level for "distinguishably better than the mean predictor"
 PLAIN_REPRODUCED = r"reproduced($| \()"  # 'reproduced' or 'reproduced (5/5 diverged)'
@@ -278,13 +277,6 @@ def verdict(published, st):
     return f"ours-lower by {published - hi:.3f}" if published > hi else f"ours-higher by {lo - published:.3f}"
 
 
-def control_count(published, mean_runs):
-    """How many published values the min-max rule calls reproduced for the mean predictor."""
-    lo, hi = mean_runs["test_mse"].min(), mean_runs["test_mse"].max()
-    pub = np.asarray(published, dtype=float)
-    return int(((pub >= lo) & (pub <= hi)).sum()), int((~np.isnan(pub)).sum())
-
-
 def _with_paired(df, baselines, best_name):
     """df with per-seed differences of test MSE vs the mean predictor, least squares and
     the best baseline (best_name: dataset -> name) on the same dataset and seed, and the
@@ -307,8 +299,7 @@ def best_baselines(baselines):
 
 def _protocol_columns(spec, protocol):
     c = TrainConfig(**spec.protocol(protocol)).to_dict()
-    return {k: c[k] for k in ("init", "scaling", "split", "stop", "input_activation",
-                              "grad_bug", "relu_grad0")}
+    return {k: c[k] for k in ("init", *OVERRIDES)}
 
 
 def aggregate(spec, runs, baselines):
@@ -603,7 +594,7 @@ def render_ablation(spec, table):
 
 # --- the command -------------------------------------------------------------------------
 
-def run_table(spec, out="results", cache_dir=".cache/table", fresh=False, jobs=None,
+def run_table(spec, out="results", cache_dir=grid.CACHE_DIR, fresh=False, jobs=None,
               progress=True, log=sys.stderr, executor="local", workers=None, scheduler=None):
     """Run (or fetch from the cache) every run of `spec` on `executor` (local | dask, see
     grid.open_executor); write table.csv, table.md and the per-run runs.csv."""
@@ -706,7 +697,7 @@ def add_parser(sub):
     grid.add_executor_options(p)
     p.add_argument("--out", default="results",
                    help="directory for table.csv, table.md and runs.csv (default %(default)s)")
-    p.add_argument("--cache-dir", default=".cache/table",
+    p.add_argument("--cache-dir", default=grid.CACHE_DIR,
                    help="finished runs, one JSON file each (default %(default)s)")
     p.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -66,7 +66,7 @@ def render(tables, seeds):
     return "\n".join(lines)
 
 
-def main(out=OUT, cache_dir=".cache/table"):
+def main(out=OUT, cache_dir=grid.CACHE_DIR):
     check_writable_dir(out / "duplicates.md")
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
