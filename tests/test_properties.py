@@ -158,8 +158,9 @@ def test_any_option_values_give_a_result_or_one_line(chosen, draw):
         doc = _strict_json(out)
         runs = doc["runs"] if "runs" in doc else [doc]
         for r in runs:
-            assert r["diverged"] or all(math.isfinite(r[k]) for k in ("train_mse", "test_mse")
-                                        if k in r)
+            keys = (("train_mse", "test_mse") if r["task"] == "regression"
+                    else ("train_log_loss", "test_log_loss"))
+            assert r["diverged"] or all(math.isfinite(r[k]) for k in keys)
         assert all(line.startswith("ffnbench: warning:") for line in err.splitlines())
     else:
         assert code == 2 and out == "", (argv, out)
