@@ -44,7 +44,7 @@ PROTOCOL_TEXT = {
 }
 OVERRIDES = ("scaling", "split", "stop", "input_activation", "grad_bug", "relu_grad0")  # CLI
 EPOCHS, PATIENCE = 200, 10  # the harness defaults; --epochs / --patience change them
-CORTEZ_2009 = {  # Cortez et al. (2009), Table 3: MAD and accuracy at T = 0.5 and 1.0 (%)
+CORTEZ_2009 = {  # Cortez et al. (2009), Table 2: MAD and accuracy at T = 0.5 and 1.0 (%)
     "MR": {"red": (0.50, 59.1, 88.6), "white": (0.59, 51.7, 84.3)},
     "NN": {"red": (0.51, 59.1, 88.8), "white": (0.58, 52.6, 84.7)},
     "SVM": {"red": (0.46, 62.4, 89.0), "white": (0.45, 64.6, 86.8)},
