@@ -1,6 +1,7 @@
 """NumPy backend: the same backpropagation, vectorised over each layer and each batch."""
 import numpy as np
-from scipy.linalg.blas import dger  # BLAS rank-1 update, in place: the per-sample W update
+from scipy.linalg.blas import dgemv, dger  # matrix-vector product and rank-1 update, with alpha
+from scipy.special import expit  # the logistic function in one call
 
 from impls import DELTA_SCALE, Declaration
 
@@ -10,22 +11,11 @@ DECLARATION = Declaration(
 )
 
 
-def _sigmoid(z, out=None):
-    out = np.negative(z, out=out)
-    np.exp(out, out=out)
-    out += 1.0
-    return np.reciprocal(out, out=out)
-
-
 def _softmax(z, out=None):
     out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # no overflow in exp
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
     return out
-
-
-def _tanh(z, out=None):
-    return np.tanh(z, out=out)
 
 
 def _relu(z, out=None):
@@ -48,8 +38,8 @@ def _relu_prime(a, out):  # relu'(0) = 0 as autograd has it (a = 0 for every z <
     return np.greater(a, 0.0, out=out)
 
 
-ACT = {"sigmoid": _sigmoid, "tanh": _tanh, "relu": _relu}  # f(z), in place when out=z
-OUT = {"mse": _linear, "bce": _sigmoid, "ce": _softmax}  # output f_L per loss
+ACT = {"sigmoid": expit, "tanh": np.tanh, "relu": _relu}  # f(z), in place when out=z
+OUT = {"mse": _linear, "bce": expit, "ce": _softmax}  # output f_L per loss
 DERIV = {"sigmoid": _sigmoid_prime, "tanh": _tanh_prime, "relu": _relu_prime}  # f'(z) from a
 
 
@@ -79,9 +69,9 @@ def _blocks(buffer, sizes):
 def from_numpy(params, hp, device="cpu"):
     # All weights and biases live in one vector theta, so an optimiser step is a few calls
     # on it rather than a few per tensor. Layer l is [W | b] (n_l, n_l-1 + 1), a Fortran-order
-    # view: W is one contiguous block (the per-sample decay W *= 1 - lr l2 is a fast ufunc,
-    # not a strided one), BLAS's in-place rank-1 update takes it as is, and the per-sample
-    # loop treats b as the weight of a constant input 1.
+    # view: W is one contiguous block (scaling W is a fast ufunc, not a strided one), BLAS's
+    # in-place rank-1 update takes it as is, and the per-sample loop treats b as the weight
+    # of a constant input.
     sizes = [params[0][0].shape[1]] + [len(b) for _, b in params]
     theta = np.empty(sum((nin + 1) * nout for nin, nout in zip(sizes[:-1], sizes[1:])))
     Wb = [T.T for T in _blocks(theta, sizes)]
@@ -94,10 +84,15 @@ def from_numpy(params, hp, device="cpu"):
              "l2_mask": hp.l2 * mask, "grad": grad,
              "grad_views": [(T[:-1], T[-1]) for T in _blocks(grad, sizes)]}  # gW^T, gb
     if hp.per_sample_sgd:  # buffers for the per-sample loop
-        # a(l) and delta(l) with one extra slot: the constant 1 input / the unused bias delta
-        A = [np.ones(n + 1) for n in sizes]
-        state["buffers"] = {"A": A, "D": [np.zeros(n + 1) for n in sizes],
-                            "F": [np.zeros(n) for n in sizes],
+        # a(l) and delta(l) with one extra slot: the constant input / the unused bias delta.
+        # All [a(l), slot] are consecutive in one array (and f'(z(l)) at the same places in
+        # another), so f' of every hidden layer is one or two array ops per sample.
+        o = np.cumsum([0] + [n + 1 for n in sizes])  # layer l at o[l]:o[l + 1]
+        Abuf, Fbuf = np.ones(o[-1]), np.zeros(o[-1])
+        state["buffers"] = {"A": [Abuf[i:j] for i, j in zip(o[:-1], o[1:])],
+                            "F": [Fbuf[i:j - 1] for i, j in zip(o[:-1], o[1:])],
+                            "hidden": (Abuf[o[1]:o[-2]], Fbuf[o[1]:o[-2]]),  # l = 1 .. L-1
+                            "D": [np.zeros(n + 1) for n in sizes],
                             "Z": [np.ones(n + 1) for n in sizes]}  # [x 1], [z(l) 1]: quirks
     if hp.optimizer == "adam":  # first and second moments, same layout as theta
         state["adam"] = {"t": 0, "M": np.zeros_like(theta), "G": np.zeros_like(theta)}
@@ -198,32 +193,82 @@ def _functions(hp):
 
 
 def _sgd_epoch(state, X, Y, order):
-    """Per-sample SGD, one vector per layer: every array op writes into a buffer made once,
-    because at this size the cost is numpy's per-call overhead, not the arithmetic."""
+    """Per-sample SGD at NumPy's call floor. At these sizes the cost is the number of calls
+    (and the interpreter between them), not the arithmetic, so: every product goes through
+    BLAS with its alpha (dgemv, dger, called positionally: keywords cost more than a small
+    product), the ufuncs take `out` positionally, f'(z) of all hidden layers is one or two
+    ufunc calls on the buffer that holds them all, and the weight decay is never a call of
+    its own: the weights are kept as W = s V with one scale s for all layers, so
+    W <- (1 - lr l2) W is s <- (1 - lr l2) s.
+    The bias column of V is b itself; the constant input beside a(l-1) is 1/s in the forward
+    pass (s V [a, 1/s] = W a + b) and s' in the update (the bias moves by -lr delta while
+    V's weights move by -(lr/s') delta a^T). delta(L) is kept without DELTA_SCALE, which
+    rides in the alphas. s is folded back into V at the end of the epoch (and before it could
+    underflow), so the state holds the true weights between epochs."""
     hp, Wb, buf = state["hp"], state["Wb"], state["buffers"]
-    A, D, F = buf["A"], buf["D"], buf["F"]  # a(l) = A[l][:-1], A[l][-1] = 1
-    f, f_out, fprime, scale = _functions(hp)
     lr, decay, L = hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
+    if L < 2 or not decay > 1e-100:  # no hidden layer, or lr l2 >= 1 (the weights flip sign
+        return _sgd_epoch_quirks(state, X, Y, order)  # each step): the general loop does them
+    A, D, F = buf["A"], buf["D"], buf["F"]
+    Ah, Fh = buf["hidden"]  # [a(1) slot ... a(L-1) slot] and f'(z) at the same places
+    one = np.ones_like(Ah)
+    f, f_out, _, scale = _functions(hp)
+    act = hp.activation
+    mul, sub, greater = np.multiply, np.subtract, np.greater
     a = [v[:-1] for v in A]
     d = [v[:-1] for v in D]
-    W = [W for W, _ in state["params"]]
-    out = a[L][None, :]  # 2-D view: the output functions work on rows
-    for n in order:
-        a[0][:] = X[n]
-        for l in range(L - 1):
-            f(np.dot(Wb[l], A[l], out=a[l + 1]), out=a[l + 1])  # f(W a + b * 1)
-        np.dot(Wb[L - 1], A[L - 1], out=a[L])
-        f_out(out, out=out)
-        np.subtract(a[L], Y[n], out=d[L])
-        d[L] *= scale  # dL/dz(L)
-        for l in range(L, 0, -1):
-            if l > 1:
-                np.dot(d[l], Wb[l - 1], out=D[l - 1])  # [W | b]^T delta, before the update
-            if decay != 1.0:
-                W[l - 1] *= decay  # weights only: biases are not regularised
-            dger(-lr, d[l], A[l - 1], a=Wb[l - 1], overwrite_a=1)  # [W | b] -= lr delta [a 1]^T
-            if l > 1:
-                d[l - 1] *= fprime(a[l - 1], out=F[l - 1])
+    W = [V[:, :-1] for V in Wb]
+    a1, aL, dL, d1, V1 = a[1], a[L], d[L], d[1], Wb[0]
+    out = a[L][None, :] if f_out is not _linear else None  # 2-D view: softmax works on rows
+    hidden = list(zip(Wb, A, a[1:]))[1:-1]  # forward, 1 < l < L: (V, [a(l-1), slot], a(l))
+    VL, AL1 = Wb[L - 1], A[L - 1]
+    down = [(Wb[l - 1], d[l], D[l - 1], A[l - 1], d[l - 1], F[l - 1])
+            for l in range(L, 1, -1)]  # backward, layer l from L to 2; layer 1 after it
+    tanh, relu = act == "tanh", act == "relu"
+    Xe = np.empty((len(order), X.shape[1] + 1))  # [x, slot] rows in the epoch's order
+    Xe[:, :-1] = X[order]
+    s = 1.0
+    try:
+        for A0, y in zip(Xe, Y[order]):
+            inv = 1.0 / s
+            A0[-1] = inv
+            dgemv(s, V1, A0, 0.0, a1, 0, 1, 0, 1, 0, 1)
+            f(a1, a1)  # a(1) = f(W x + b)
+            for V, Ain, aout in hidden:
+                Ain[-1] = inv
+                f(dgemv(s, V, Ain, 0.0, aout, 0, 1, 0, 1, 0, 1), aout)
+            AL1[-1] = inv
+            dgemv(s, VL, AL1, 0.0, aL, 0, 1, 0, 1, 0, 1)
+            if out is not None:
+                f_out(out, out=out)
+            sub(aL, y, dL)  # delta(L) / DELTA_SCALE
+            if tanh:  # f'(z) = 1 - a^2 (and 1 - slot^2 beside it, not used)
+                mul(Ah, Ah, Fh)
+                sub(one, Fh, Fh)
+            elif relu:  # 1 (z > 0), 0 otherwise: relu'(0) = 0 as autograd has it
+                greater(Ah, 0.0, Fh)
+            else:  # sigmoid: (1 - a) a
+                sub(one, Ah, Fh)
+                mul(Fh, Ah, Fh)
+            s_new = s * decay
+            if s_new < 1e-100:  # s would underflow: make V the weights again
+                for Wl in W:
+                    mul(Wl, s, Wl)
+                s, s_new = 1.0, decay
+            down_alpha, up_alpha = s * scale, -lr * scale / s_new
+            for V, dl, Dprev, Aprev, dprev, Fprev in down:
+                dgemv(down_alpha, V, dl, 0.0, Dprev, 0, 1, 0, 1, 1, 1)  # W^T delta, before update
+                Aprev[-1] = s_new  # (Dprev's last slot, the bias's, is not used)
+                dger(up_alpha, dl, Aprev, 1, 1, V, 1, 1, 1)  # V -= (lr/s') delta [a(l-1), s']^T
+                mul(dprev, Fprev, dprev)  # delta(l-1) = W^T delta(l) f'(z(l-1))
+                down_alpha, up_alpha = s, -lr / s_new
+            A0[-1] = s_new
+            dger(up_alpha, d1, A0, 1, 1, V1, 1, 1, 1)
+            s = s_new
+    finally:  # (also when interrupted): the state holds the true weights again
+        if s != 1.0:
+            for Wl in W:
+                mul(Wl, s, Wl)
 
 
 def _sgd_epoch_quirks(state, X, Y, order):
