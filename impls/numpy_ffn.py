@@ -142,12 +142,13 @@ def _backward(params, A, Y, fprime, scale, out, U=None, FP=None):
     out = [(gW^T, gb) per layer] (the views state["grad_views"] of the flat gradient).
     With the quirks: U[l] replaces A[l] in the weight gradient, FP[l] is f'(z(l))."""
     U = A if U is None else U
+    ones = np.ones(len(Y))
     delta = A[-1] - Y
     delta *= scale / len(Y)  # (m, n_L) = dL/dz(L) / m: the mean rides along with delta
     for l in range(len(params) - 1, -1, -1):
         gWT, gb = out[l]
         np.matmul(U[l].T, delta, out=gWT)  # (n_l-1, n_l)
-        np.sum(delta, axis=0, out=gb)  # (n_l,)
+        np.matmul(ones[:len(delta)], delta, out=gb)  # (n_l,): the sum over the batch, in BLAS
         if l:
             delta = delta @ params[l][0]  # (m, n_l-1)
             delta *= fprime(A[l], out=np.empty_like(delta)) if FP is None else FP[l]
@@ -311,9 +312,9 @@ def train_epoch(state, X, Y, order):
     if hp.per_sample_sgd:
         return (_sgd_epoch_quirks if hp.quirky else _sgd_epoch)(state, X, Y, order)
     B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
+    X, Y = X[order], Y[order]  # the batches are slices
     for start in range(0, len(order), B):
-        idx = order[start:start + B]
-        _batch_gradient(state, X[idx], Y[idx])
+        _batch_gradient(state, X[start:start + B], Y[start:start + B])
         update(state)
 
 
