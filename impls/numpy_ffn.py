@@ -103,17 +103,13 @@ def to_numpy(state):
     return [(W.copy(), b.copy()) for W, b in state["params"]]  # contiguous copies of the views
 
 
-def _forward(params, X, f, f_out):
-    """Activations a(0) = X, ..., a(L) = outputs; each (m, n_l)."""
-    A = [X]
-    for W, b in params[:-1]:
-        z = A[-1] @ W.T  # (m, n_l)
+def _forward(params, X, f, f_out, out=None):
+    """Activations a(0) = X, ..., a(L) = outputs; each (m, n_l), into out[l - 1] if given."""
+    A, L = [X], len(params)
+    for l, (W, b) in enumerate(params):
+        z = np.matmul(A[-1], W.T, out=None if out is None else out[l])  # (m, n_l)
         z += b
-        A.append(f(z, out=z))
-    W, b = params[-1]
-    z = A[-1] @ W.T
-    z += b
-    A.append(f_out(z, out=z))
+        A.append((f if l < L - 1 else f_out)(z, out=z))
     return A
 
 
@@ -137,24 +133,38 @@ def _forward_quirks(params, X, hp):
     return A, (U if hp.grad_bug else A[:-1]), FP
 
 
-def _backward(params, A, Y, fprime, scale, out, U=None, FP=None):
+def _backward(params, A, Y, fprime, scale, out, U=None, FP=None, work=None):
     """Mean over the batch of the per-sample loss gradients (no L2 term), written into
     out = [(gW^T, gb) per layer] (the views state["grad_views"] of the flat gradient).
-    With the quirks: U[l] replaces A[l] in the weight gradient, FP[l] is f'(z(l))."""
+    With the quirks: U[l] replaces A[l] in the weight gradient, FP[l] is f'(z(l)).
+    work: _work_arrays for this batch size, or None to allocate."""
     U = A if U is None else U
-    ones = np.ones(len(Y))
-    delta = A[-1] - Y
+    D, F = (work["D"], work["F"]) if work else ([None] * len(params), [None] * len(params))
+    ones = work["ones"] if work else np.ones(len(Y))
+    delta = np.subtract(A[-1], Y, out=D[-1])
     delta *= scale / len(Y)  # (m, n_L) = dL/dz(L) / m: the mean rides along with delta
     for l in range(len(params) - 1, -1, -1):
         gWT, gb = out[l]
         np.matmul(U[l].T, delta, out=gWT)  # (n_l-1, n_l)
-        np.matmul(ones[:len(delta)], delta, out=gb)  # (n_l,): the sum over the batch, in BLAS
+        np.matmul(ones, delta, out=gb)  # (n_l,): the sum over the batch, in BLAS
         if l:
-            delta = delta @ params[l][0]  # (m, n_l-1)
-            delta *= fprime(A[l], out=np.empty_like(delta)) if FP is None else FP[l]
+            delta = np.matmul(delta, params[l][0], out=D[l - 1])  # (m, n_l-1)
+            delta *= fprime(A[l], out=np.empty_like(delta) if F[l] is None else F[l]) \
+                if FP is None else FP[l]
 
 
-def _batch_gradient(state, X, Y):
+def _work_arrays(state, m):
+    """a(l), delta(l) and f'(z(l)) for a batch of m samples, made once per batch size and
+    kept: fresh arrays of this size come from the system each time, page faults and all."""
+    cache = state.setdefault("work", {})
+    if m not in cache:
+        sizes = [W.shape[0] for W, _ in state["params"]]  # n_1 .. n_L
+        cache[m] = {"A": [np.empty((m, n)) for n in sizes], "D": [np.empty((m, n)) for n in sizes],
+                    "F": [np.empty((m, n)) for n in [0] + sizes[:-1]], "ones": np.ones(m)}
+    return cache[m]
+
+
+def _batch_gradient(state, X, Y, work=None):
     """The (possibly quirky) loss gradient of the batch X, Y into state["grad_views"]."""
     hp, params = state["hp"], state["params"]
     f, f_out, fprime, scale = _functions(hp)
@@ -162,13 +172,14 @@ def _batch_gradient(state, X, Y):
         A, U, FP = _forward_quirks(params, X, hp)
         _backward(params, A, Y, fprime, scale, state["grad_views"], U, FP)
     else:
-        _backward(params, _forward(params, X, f, f_out), Y, fprime, scale, state["grad_views"])
+        A = _forward(params, X, f, f_out, None if work is None else work["A"])
+        _backward(params, A, Y, fprime, scale, state["grad_views"], work=work)
 
 
 def _sgd(state):
     """theta <- theta - lr (g + l2 W), torch.optim.SGD's weight_decay, on the flat vector."""
     theta, g = state["theta"], state["grad"]
-    g += state["l2_mask"] * theta
+    g += np.multiply(state["l2_mask"], theta, out=state.setdefault("tmp", np.empty_like(theta)))
     g *= state["hp"].lr
     theta -= g
 
@@ -314,7 +325,8 @@ def train_epoch(state, X, Y, order):
     B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
     X, Y = X[order], Y[order]  # the batches are slices
     for start in range(0, len(order), B):
-        _batch_gradient(state, X[start:start + B], Y[start:start + B])
+        m = min(B, len(order) - start)
+        _batch_gradient(state, X[start:start + m], Y[start:start + m], _work_arrays(state, m))
         update(state)
 
 
