@@ -54,19 +54,19 @@ def to_numpy(state):
             for W, b in state["layers"]]
 
 
-def _forward(layers, x, f, f_out):
-    """Activations [a(0) = x, a(1), ..., a(L)], each a list of floats."""
+def _forward(layers, x, f, f_out, s=1.0):
+    """Activations [a(0) = x, a(1), ..., a(L)], each a list of floats; the weights are s W."""
     acts = [x]
     for W, b in layers[:-1]:
         a = acts[-1]
-        acts.append([f(sum(map(mul, row, a), bj)) for row, bj in zip(W, b)])
+        acts.append([f(s * sum(map(mul, row, a)) + bj) for row, bj in zip(W, b)])
     W, b = layers[-1]
     a = acts[-1]
-    acts.append(f_out([sum(map(mul, row, a), bj) for row, bj in zip(W, b)]))
+    acts.append(f_out([s * sum(map(mul, row, a)) + bj for row, bj in zip(W, b)]))
     return acts
 
 
-def _forward_quirks(layers, x, fn, hp):
+def _forward_quirks(layers, x, fn, hp, s=1.0):
     """The printed code's forward pass: (acts, us, fps) with a(0) = f(x) under
     input_activation, us[l] the input layer l + 1's weight gradient uses (x and z(l) under
     grad_bug, else acts[l]) and fps[l] = f'(z(l)) for the hidden layers (fps[0] unused)."""
@@ -75,43 +75,52 @@ def _forward_quirks(layers, x, fn, hp):
     acts, zs, fps = [list(map(f, x)) if hp.input_activation else x], [x], [None]
     for W, b in layers[:-1]:
         a = acts[-1]
-        z = [sum(map(mul, row, a), bj) for row, bj in zip(W, b)]
+        z = [s * sum(map(mul, row, a)) + bj for row, bj in zip(W, b)]
         acts.append(list(map(f, z)))
         zs.append(z)
         fps.append([(1.0 if v > 0.0 else (g0 if v == 0.0 else 0.0)) for v in z] if g0
                    else list(map(fprime, acts[-1])))
     W, b = layers[-1]
     a = acts[-1]
-    acts.append(f_out([sum(map(mul, row, a), bj) for row, bj in zip(W, b)]))
+    acts.append(f_out([s * sum(map(mul, row, a)) + bj for row, bj in zip(W, b)]))
     return acts, (zs if hp.grad_bug else acts), fps
 
 
-def _pass(layers, x, fn, quirks):
+def _pass(layers, x, fn, quirks, s=1.0):
     """(acts, us, fps): the forward pass and what the backward pass multiplies by."""
     if quirks is None:
-        acts = _forward(layers, x, fn[0], fn[1])
+        acts = _forward(layers, x, fn[0], fn[1], s)
         return acts, acts, None
-    return _forward_quirks(layers, x, fn, quirks)
+    return _forward_quirks(layers, x, fn, quirks, s)
 
 
-def _sgd_step(layers, x, y, fn, lr, decay, quirks=None):
-    """One per-sample SGD step; the backward pass updates each layer as it goes:
-    W <- W (1 - lr l2) - (lr delta) a^T. Dot products are sum(map(mul, ...)); the update is a
+def _sgd_step(layers, x, y, fn, lr, decay, s, quirks=None):
+    """One per-sample SGD step on weights kept as s W (one running scale s for all layers),
+    so the decay W <- (1 - lr l2) W is s <- (1 - lr l2) s and the update of each weight is
+    one multiply and one subtract: W <- W - (lr / s') delta a^T. Returns s'. The backward
+    pass updates each layer as it goes. Dot products are sum(map(mul, ...)); the update is a
     list comprehension, which CPython 3.11 runs faster than any map() chain we tried.
     quirks: the HyperParams when the printed code's quirks are on, else None."""
     f, f_out, fprime, scale = fn
-    acts, us, fps = _pass(layers, x, fn, quirks)
+    acts, us, fps = _pass(layers, x, fn, quirks, s)
     delta = [scale * (o - t) for o, t in zip(acts[-1], y)]  # dL/dz(L)
+    s_new = s * decay
+    fold = not s_new >= 1e-100  # s would underflow (or lr l2 >= 1): fold it into W now
     for l in range(len(layers) - 1, -1, -1):
         W, b = layers[l]
         a = us[l]
         if l:  # W(l)^T delta, summed before W(l) changes
-            back = [sum(map(mul, col, delta)) for col in zip(*W)]
+            back = [s * sum(map(mul, col, delta)) for col in zip(*W)]
         ks = [lr * dj for dj in delta]
-        W[:] = [[w * decay - k * ai for w, ai in zip(row, a)] for row, k in zip(W, ks)]
+        if fold:
+            W[:] = [[w * s_new - k * ai for w, ai in zip(row, a)] for row, k in zip(W, ks)]
+        else:
+            W[:] = [[w - c * ai for w, ai in zip(row, a)] for row, c in
+                    zip(W, [k / s_new for k in ks])]
         b[:] = map(sub, b, ks)
         if l:
             delta = list(map(mul, back, map(fprime, a) if fps is None else fps[l]))
+    return 1.0 if fold else s_new
 
 
 def _accumulate(layers, x, y, fn, grads, quirks=None):
@@ -183,9 +192,14 @@ def train_epoch(state, X, Y, order):
     hp, fn = state["hp"], _functions(state["hp"])
     rows, targets, order = X.tolist(), Y.tolist(), order.tolist()
     if hp.per_sample_sgd:  # the published per-sample loop
-        decay, quirks = 1.0 - hp.lr * hp.l2, _quirks(hp)
-        for i in order:
-            _sgd_step(state["layers"], rows[i], targets[i], fn, hp.lr, decay, quirks)
+        decay, quirks, s = 1.0 - hp.lr * hp.l2, _quirks(hp), 1.0
+        try:
+            for i in order:
+                s = _sgd_step(state["layers"], rows[i], targets[i], fn, hp.lr, decay, s, quirks)
+        finally:  # (also when interrupted): the state holds the true weights again
+            if s != 1.0:
+                for W, _ in state["layers"]:
+                    W[:] = [[w * s for w in row] for row in W]
         return
     B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
     for start in range(0, len(order), B):
