@@ -36,9 +36,14 @@ def backward_columns():  # the backend's W^T delta: sum(map(mul, col, delta)) ov
         [sum(map(mul, col, d)) for col in zip(*W)]
 
 
-def update_comprehension():  # the backend's update: a new list of new floats per row
+def update_comprehension():  # the update with the decay: two multiplies and a subtract
     for W, a, d in zip(LAYERS, ACTS, ACTS[1:]):
         W[:] = [[w * 0.999 - k * ai for w, ai in zip(row, a)] for row, k in zip(W, d)]
+
+
+def update_scaled():  # the backend's update: the decay in a running scale, one multiply
+    for W, a, d in zip(LAYERS, ACTS, ACTS[1:]):
+        W[:] = [[w - c * ai for w, ai in zip(row, a)] for row, c in zip(W, d)]
 
 
 def float_alloc():  # the floor of the update: one float object made per weight
@@ -49,7 +54,8 @@ def float_alloc():  # the floor of the update: one float object made per weight
 
 OPS = [("forward sum(map(mul))", forward_map, WEIGHTS),
        ("backward columns zip(*W)", backward_columns, BACK),
-       ("update comprehension", update_comprehension, WEIGHTS),
+       ("update with decay (before)", update_comprehension, WEIGHTS),
+       ("update, running scale", update_scaled, WEIGHTS),
        ("floor: one float op per weight", float_alloc, WEIGHTS)]
 if hasattr(math, "sumprod"):
     OPS.insert(1, ("forward math.sumprod", forward_sumprod, WEIGHTS))
@@ -62,7 +68,7 @@ def main():
     for name, fn, per in OPS:
         t = min(timeit.repeat(fn, number=200, repeat=7)) / 200 / per * 1e9
         print(f"{name:34} {t:6.1f}")
-        if "sumprod" not in name and "floor" not in name:
+        if "sumprod" not in name and "floor" not in name and "before" not in name:
             step += t * per
     print(f"one step (forward, backward, update): {step / 1e3:.0f} µs, "
           f"{6 * WEIGHTS / step:.3f} GFLOP/s at 6 flops per weight")
