@@ -17,8 +17,10 @@ from functools import partial
 from math import exp, sqrt
 
 import numpy as np
+from llvmlite import binding as llvm
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, typeof, types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic
 
 from impls import DELTA_SCALE, Declaration
@@ -238,6 +240,7 @@ def _times_fprime(d, a, z, maths):
 # - It indexes flat vectors (weights, a, z, delta) with uint64 offsets: no per-layer views,
 #   lists or slice assignments, each a library call per layer and sample, and unsigned
 #   indices need no wrap-around check, which would keep LLVM from vectorising.
+# - Its vectorised loops run one SIMD register per iteration (see _compile_uninterleaved).
 # - It is compiled with two fastmath flags: "contract" (a multiply-add is one FMA, rounded
 #   once) and "reassoc" (a dot product may be summed in a few partial sums, as BLAS and the
 #   C backend's omp simd do); no others, so inf and nan still propagate. The activations are
@@ -519,10 +522,30 @@ def to_numpy(state):
             for l in range(len(state["net"][0]) - 1)]
 
 
+def _compile_uninterleaved(kernel, args):
+    """kernel, compiled for args' types (once) with LLVM's loop vectoriser told to run one
+    SIMD register per iteration, as clang's `#pragma clang loop interleave_count(1)` would,
+    which numba cannot express. By default it unrolls a vectorised loop 2-4 times, which
+    suits long loops; the per-sample kernel's rows are whole registers long but only 1-7 of
+    them, so the unrolled body is mostly skipped and the rest runs through a remainder loop.
+    The option is global to LLVM, so it is set only while this kernel compiles, under
+    numba's compiler lock (no other compilation sees it); the code is cached as usual."""
+    types_ = tuple(typeof(a) for a in args)
+    if types_ not in kernel.overloads:
+        with global_compiler_lock:
+            llvm.set_option("", "-force-vector-interleave=1")
+            try:
+                kernel.compile(types_)
+            finally:
+                llvm.set_option("", "-force-vector-interleave=0")  # 0: LLVM's own choice
+    return kernel
+
+
 def train_epoch(state, X, Y, order):
     hp, order = state["hp"], np.asarray(order, dtype=np.int64)
     if hp.per_sample_sgd:  # the published per-sample loop
-        _sgd_epoch(state["theta"], state["net"], X, Y, order, state["maths"], float(hp.lr))
+        args = (state["theta"], state["net"], X, Y, order, state["maths"], float(hp.lr))
+        _compile_uninterleaved(_sgd_epoch, args)(*args)
         return
     opt = (OPTIMIZER[hp.optimizer], hp.batch(len(order)), float(hp.lr), float(hp.beta1),
            float(hp.beta2), float(hp.eps), state["t"])
