@@ -18,10 +18,8 @@ from math import exp, sqrt
 
 import numpy as np
 from llvmlite import binding as llvm
-from llvmlite import ir
-from numba import njit, typeof, types
+from numba import njit, typeof
 from numba.core.compiler_lock import global_compiler_lock
-from numba.extending import intrinsic
 
 from impls import DELTA_SCALE, Declaration
 
@@ -76,14 +74,6 @@ def _exp_reduced(r):
     return (p03 + r4 * p47) + (r4 * r4) * (p811 + r4 * p1213)
 
 
-@intrinsic
-def _as_float64(typingctx, bits):
-    """The float64 whose IEEE 754 bits are the int64 `bits`: a bit cast, no conversion."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
-
-
 @jit(inline="always")
 def _tanh(z, lo, n):
     """z[lo:lo+n] <- tanh(z[lo:lo+n]) = 1 - 2 / (exp(2z) + 1) in place, |error| < 4e-16.
@@ -97,7 +87,7 @@ def _tanh(z, lo, n):
         x = 2.0 * z[i]
         x = 40.0 if x > 40.0 else (-40.0 if x < -40.0 else x)  # tanh(20) is 1.0 in float64
         q = np.rint(x * LOG2E)
-        two_q = _as_float64((np.int64(q) + 1023) << 52)
+        two_q = np.int64((np.int64(q) + 1023) << 52).view(np.float64)  # a bit cast
         z[i] = 1.0 - 2.0 / (_exp_reduced((x - q * LN2_HI) - q * LN2_LO) * two_q + 1.0)
 
 
@@ -533,7 +523,8 @@ def _compile_uninterleaved(kernel, args):
     The option is global to LLVM, so it is set only while this kernel compiles, under
     numba's compiler lock (no other compilation sees it); the code is cached as usual."""
     types_ = tuple(typeof(a) for a in args)
-    if types_ not in kernel.overloads:
+    compiled = getattr(kernel, "overloads", None)  # None: a plain function (NUMBA_DISABLE_JIT)
+    if compiled is not None and types_ not in compiled:
         with global_compiler_lock:
             llvm.set_option("", "-force-vector-interleave=1")
             try:
