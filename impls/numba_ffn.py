@@ -17,7 +17,9 @@ from functools import partial
 from math import exp, sqrt
 
 import numpy as np
-from numba import njit
+from llvmlite import binding as llvm
+from numba import njit, typeof
+from numba.core.compiler_lock import global_compiler_lock
 
 from impls import DELTA_SCALE, Declaration
 
@@ -34,8 +36,10 @@ OUTPUT = {"mse": LINEAR, "bce": SIGMOID_OUT, "ce": SOFTMAX}
 OPTIMIZER = {"sgd": SGD, "adam": ADAM}
 # error_model="numpy": x / 0.0 gives inf or nan (a diverged run, which the harness records)
 # instead of a Python ZeroDivisionError check on every division, which keeps LLVM from
-# vectorising the loop around it
-jit = partial(njit, cache=True, error_model="numpy")
+# vectorising the loop around it. fastmath "contract": a multiply-add may be one FMA, rounded
+# once (tanh's polynomial is a chain of them); no other flag, so sums keep their order and
+# inf and nan propagate.
+jit = partial(njit, cache=True, error_model="numpy", fastmath={"contract"})
 
 
 @jit(inline="always")
@@ -47,57 +51,56 @@ def _sigmoid(z):
 
 
 LOG2E, LN2_HI, LN2_LO = 1.4426950408889634, 6.93147180369123816490e-01, 1.90821492927058770002e-10
-ROUND = 6755399441055744.0  # 1.5 * 2**52: (x + ROUND) - ROUND rounds x to an integer
 
 
 @jit(inline="always")
 def _exp_reduced(r):
-    """exp(r) for |r| <= ln(2)/2: Taylor series to r^13 (truncation < 5e-18), Horner form."""
-    p = 1.0 / 6227020800.0  # 1/13!; written out: a loop over a tuple stays a loop
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    return p * r + 1.0
+    """exp(r) for |r| <= ln(2)/2: Taylor series to r^13 (truncation < 5e-18) in Estrin's
+    scheme: pairs of terms, then pairs of pairs, ..., joined with r^2, r^4, r^8, so the
+    longest chain of dependent multiply-adds is 5 long, not Horner's 13, and a vectorised
+    loop over many values is not held up by that chain."""
+    r2 = r * r
+    r4 = r2 * r2
+    p01 = 1.0 + r
+    p23 = 1.0 / 2.0 + r * (1.0 / 6.0)
+    p45 = 1.0 / 24.0 + r * (1.0 / 120.0)
+    p67 = 1.0 / 720.0 + r * (1.0 / 5040.0)
+    p89 = 1.0 / 40320.0 + r * (1.0 / 362880.0)
+    p1011 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0)
+    p1213 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0)
+    p03 = p01 + r2 * p23
+    p47 = p45 + r2 * p67
+    p811 = p89 + r2 * p1011
+    return (p03 + r4 * p47) + (r4 * r4) * (p811 + r4 * p1213)
 
 
 @jit(inline="always")
-def _tanh(z, k):
-    """z <- tanh(z) = 1 - 2 / (exp(2z) + 1) in place, |error| < 4e-16. llvmlite has no
-    vector math library, so math.exp would stay a scalar call per element; instead exp is
-    written out as exp(x) = 2^q exp(r), q = round(x / ln 2), in two loops free of calls,
-    which LLVM can vectorise. k: an int64 scratch at least as long as z, where 2^q is built
-    as the bits of a float64 (exponent field q + 1023)."""
-    n = z.shape[0]
-    for i in range(n):
+def _tanh(z, lo, n):
+    """z[lo:lo+n] <- tanh(z[lo:lo+n]) = 1 - 2 / (exp(2z) + 1) in place, |error| < 4e-16.
+    llvmlite has no vector math library, so math.exp would stay a scalar call per element;
+    instead exp is written out as exp(x) = 2^q exp(r), q = round(x / ln 2), 2^q built as
+    the bits of a float64 (exponent field q + 1023): one loop free of calls and memory
+    scratch, which LLVM vectorises. q is rounded by np.rint, an intrinsic no fastmath flag
+    may rewrite (the trick (y + 1.5 2^52) - 1.5 2^52 is exact only evaluated as written), so
+    the per-sample kernel can inline this under its flags."""
+    for i in range(lo, lo + n):
         x = 2.0 * z[i]
         x = 40.0 if x > 40.0 else (-40.0 if x < -40.0 else x)  # tanh(20) is 1.0 in float64
-        q = (x * LOG2E + ROUND) - ROUND
-        k[i] = (np.int64(q) + 1023) << 52
-        z[i] = (x - q * LN2_HI) - q * LN2_LO
-    two_q = k[:n].view(np.float64)
-    for i in range(n):
-        z[i] = 1.0 - 2.0 / (_exp_reduced(z[i]) * two_q[i] + 1.0)
+        q = np.rint(x * LOG2E)
+        two_q = np.int64((np.int64(q) + 1023) << 52).view(np.float64)  # a bit cast
+        z[i] = 1.0 - 2.0 / (_exp_reduced((x - q * LN2_HI) - q * LN2_LO) * two_q + 1.0)
 
 
 @jit(inline="always")
-def _activate(z, act, k):
-    """z <- f(z) in place on a 1-D array; k: int64 scratch for tanh."""
+def _activate(z, lo, n, act):
+    """z[lo:lo+n] <- f(z[lo:lo+n]) in place on a 1-D array (no view of the part made)."""
     if act == TANH:
-        _tanh(z, k)
+        _tanh(z, lo, n)
     elif act == SIGMOID:
-        for i in range(z.shape[0]):
+        for i in range(lo, lo + n):
             z[i] = _sigmoid(z[i])
     else:
-        for i in range(z.shape[0]):
+        for i in range(lo, lo + n):
             z[i] = z[i] if z[i] > 0.0 else 0.0
 
 
@@ -176,10 +179,9 @@ def _part(buf, net, l):
 
 
 @jit()
-def _forward(theta, net, A, Z, x, maths, ebits):
+def _forward(theta, net, A, Z, x, maths):
     """a(0) = x (f(x) with input_activation), then a(l) = f(W a(l-1) + b) layer by layer
-    into the flat buffer A; Z gets u(0) = x and z(l) when _keeps_z(maths).
-    ebits: int64 scratch as long as the widest layer."""
+    into the flat buffer A; Z gets u(0) = x and z(l) when _keeps_z(maths)."""
     act, out, _, _, input_activation, _, _ = maths
     keep_z = _keeps_z(maths)
     L = net[0].shape[0] - 1
@@ -188,7 +190,7 @@ def _forward(theta, net, A, Z, x, maths, ebits):
     if keep_z:
         _part(Z, net, 0)[:] = x  # the raw input, even under input_activation
     if input_activation:
-        _activate(a0, act, ebits)
+        _activate(a0, 0, a0.shape[0], act)
     for l in range(L):
         W, b, a, z = _layer(theta, net, A, l)
         for j in range(z.shape[0]):
@@ -196,7 +198,7 @@ def _forward(theta, net, A, Z, x, maths, ebits):
         if l < L - 1:
             if keep_z:
                 _part(Z, net, l + 1)[:] = z
-            _activate(z, act, ebits)
+            _activate(z, 0, z.shape[0], act)
     _output(_part(A, net, L), out)
 
 
@@ -230,19 +232,15 @@ def _times_fprime(d, a, z, maths):
 # - It indexes flat vectors (weights, a, z, delta) with uint64 offsets: no per-layer views,
 #   lists or slice assignments, each a library call per layer and sample, and unsigned
 #   indices need no wrap-around check, which would keep LLVM from vectorising.
+# - Its vectorised loops run one SIMD register per iteration (see _compile_uninterleaved).
 # - It is compiled with two fastmath flags: "contract" (a multiply-add is one FMA, rounded
 #   once) and "reassoc" (a dot product may be summed in a few partial sums, as BLAS and the
-#   C backend's omp simd do); no others, so inf and nan still propagate.
-# - The activations run in _activate_layer, a separate function without these flags: tanh's
-#   exp depends on the exact order of its operations.
+#   C backend's omp simd do); no others, so inf and nan still propagate. The activations are
+#   inlined under the same flags (tanh is written to allow it), with no call and no view
+#   per layer: a call costs a reference count up and down for each array it is passed.
 PER_SAMPLE_FLAGS = {"contract", "reassoc"}
 PAD = 8
 U0, U1, U2, U3, U4 = (np.uint64(k) for k in range(5))  # unsigned literals for indices
-
-
-@jit()
-def _activate_layer(z, act, k):
-    _activate(z, act, k)
 
 
 @jit()
@@ -299,19 +297,20 @@ def _fprime_at(A, Z, k, act, relu_z, grad0):
 
 
 @jit(inline="always")
-def _forward_padded(T, pnet, A, Z, x, maths, ebits):
-    """_forward on the padded transposed weights T into padded A and Z (see above)."""
+def _forward_padded(T, pnet, A, Z, X, s, maths):
+    """_forward of sample X[s] on the padded transposed weights T into padded A and Z (see
+    above)."""
     act, out, _, _, input_activation, _, _ = maths
     keep_z = _keeps_z(maths)
     n, p, wo, bo, ao = pnet
     L = n.shape[0] - 1
     for i in range(n[0]):
-        A[i] = x[i]
+        A[i] = X[s, i]
     if keep_z:
         for i in range(n[0]):
-            Z[i] = x[i]  # the raw input, even under input_activation
+            Z[i] = X[s, i]  # the raw input, even under input_activation
     if input_activation:
-        _activate_layer(A[:n[0]], act, ebits)
+        _activate(A, U0, n[0], act)
     for l in range(L):
         nin, width, ai, zo = n[l], p[l + 1], ao[l], ao[l + 1]
         for j in range(width):
@@ -333,8 +332,9 @@ def _forward_padded(T, pnet, A, Z, x, maths, ebits):
             if keep_z:
                 for j in range(n[l + 1]):
                     Z[zo + j] = A[zo + j]
-            _activate_layer(A[zo:zo + width], act, ebits)  # the pad too: no scalar remainder
-    _output(A[ao[L]:ao[L] + n[L]], out)
+            _activate(A, zo, width, act)  # the pad too: no scalar remainder
+    if out != LINEAR:
+        _output(A[ao[L]:ao[L] + n[L]], out)
 
 
 @njit(cache=True, error_model="numpy", fastmath=PER_SAMPLE_FLAGS)
@@ -350,11 +350,10 @@ def _sgd_epoch(theta, net, X, Y, order, maths, lr):
     T = _aligned_zeros(bo[L - 1] + p[L])
     A, Z, D = _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1])
     U = Z if grad_bug else A  # what the weight gradient multiplies delta by
-    ebits = np.empty(p.max(), np.int64)
     decay = 1.0 - lr * l2
     _to_padded(theta, net, T, pnet, False)
     for s in order:
-        _forward_padded(T, pnet, A, Z, X[s], maths, ebits)
+        _forward_padded(T, pnet, A, Z, X, s, maths)
         for j in range(n[L]):
             D[ao[L] + j] = scale * (A[ao[L] + j] - Y[s, j])  # dL/dz(L)
         for l in range(L - 1, -1, -1):
@@ -404,10 +403,10 @@ def _weights(theta, net, l):
 
 
 @jit()
-def _batch_gradient(theta, net, X, Y, idx, maths, grad, ebits):
+def _batch_gradient(theta, net, X, Y, idx, maths, grad):
     """grad <- dJ/dtheta over the samples idx: the mean loss gradient plus l2 * W (with the
     quirks of maths). Matrix products go to BLAS; everything elementwise is one fused loop,
-    no temporaries. ebits: int64 scratch of len(idx) times the widest layer, for tanh."""
+    no temporaries."""
     act, out, scale, l2, input_activation, grad_bug, grad0 = maths
     keep_z = _keeps_z(maths)
     sizes = net[0]
@@ -418,7 +417,7 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, ebits):
     a0 = x
     if input_activation:
         a0 = x.copy()
-        _activate(a0.reshape(-1), act, ebits)
+        _activate(a0.reshape(-1), 0, a0.size, act)
     acts = [a0]  # a(l): (m, n_l)
     for l in range(L):
         W, b = _weights(theta, net, l)
@@ -429,7 +428,7 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, ebits):
         if l < L - 1:
             if keep_z:
                 us.append(z.copy())
-            _activate(z.reshape(-1), act, ebits)
+            _activate(z.reshape(-1), 0, z.size, act)
         else:
             _output(z, out)
         acts.append(z)
@@ -465,9 +464,8 @@ def _batch_epoch(theta, net, X, Y, order, maths, opt, moments):
     kind, B, lr, b1, b2, eps, t = opt
     M, G = moments
     grad = np.empty_like(theta)
-    ebits = np.empty(B * net[0].max(), np.int64)
     for start in range(0, order.shape[0], B):
-        _batch_gradient(theta, net, X, Y, order[start:start + B], maths, grad, ebits)
+        _batch_gradient(theta, net, X, Y, order[start:start + B], maths, grad)
         if kind == SGD:
             for k in range(theta.shape[0]):
                 theta[k] -= lr * grad[k]
@@ -488,9 +486,8 @@ def _predict(theta, net, A, Z, X, maths):
     sizes = net[0]
     L = sizes.shape[0] - 1
     out = np.empty((X.shape[0], sizes[L]))
-    ebits = np.empty(sizes.max(), np.int64)
     for n in range(X.shape[0]):
-        _forward(theta, net, A, Z, X[n], maths, ebits)
+        _forward(theta, net, A, Z, X[n], maths)
         out[n] = _part(A, net, L)
     return out
 
@@ -517,10 +514,31 @@ def to_numpy(state):
             for l in range(len(state["net"][0]) - 1)]
 
 
+def _compile_uninterleaved(kernel, args):
+    """kernel, compiled for args' types (once) with LLVM's loop vectoriser told to run one
+    SIMD register per iteration, as clang's `#pragma clang loop interleave_count(1)` would,
+    which numba cannot express. By default it unrolls a vectorised loop 2-4 times, which
+    suits long loops; the per-sample kernel's rows are whole registers long but only 1-7 of
+    them, so the unrolled body is mostly skipped and the rest runs through a remainder loop.
+    The option is global to LLVM, so it is set only while this kernel compiles, under
+    numba's compiler lock (no other compilation sees it); the code is cached as usual."""
+    types_ = tuple(typeof(a) for a in args)
+    compiled = getattr(kernel, "overloads", None)  # None: a plain function (NUMBA_DISABLE_JIT)
+    if compiled is not None and types_ not in compiled:
+        with global_compiler_lock:
+            llvm.set_option("", "-force-vector-interleave=1")
+            try:
+                kernel.compile(types_)
+            finally:
+                llvm.set_option("", "-force-vector-interleave=0")  # 0: LLVM's own choice
+    return kernel
+
+
 def train_epoch(state, X, Y, order):
     hp, order = state["hp"], np.asarray(order, dtype=np.int64)
     if hp.per_sample_sgd:  # the published per-sample loop
-        _sgd_epoch(state["theta"], state["net"], X, Y, order, state["maths"], float(hp.lr))
+        args = (state["theta"], state["net"], X, Y, order, state["maths"], float(hp.lr))
+        _compile_uninterleaved(_sgd_epoch, args)(*args)
         return
     opt = (OPTIMIZER[hp.optimizer], hp.batch(len(order)), float(hp.lr), float(hp.beta1),
            float(hp.beta2), float(hp.eps), state["t"])
@@ -536,8 +554,7 @@ def predict(state, X):
 
 def gradients(state, X, Y):
     grad = np.empty_like(state["theta"])
-    _batch_gradient(state["theta"], state["net"], X, Y, np.arange(len(X)), state["maths"],
-                    grad, np.empty(len(X) * state["net"][0].max(), np.int64))
+    _batch_gradient(state["theta"], state["net"], X, Y, np.arange(len(X)), state["maths"], grad)
     return to_numpy({**state, "theta": grad})
 
 
