@@ -403,10 +403,26 @@ def _weights(theta, net, l):
 
 
 @jit()
-def _batch_gradient(theta, net, X, Y, idx, maths, grad):
+def _work_size(sizes, m):
+    """Length of _batch_gradient's scratch for a batch of m: a(1..L), two deltas, one gW."""
+    gw = 0
+    for l in range(sizes.shape[0] - 1):
+        gw = max(gw, sizes[l] * sizes[l + 1])
+    return m * (sizes[1:].sum() + 2 * sizes.max()) + gw
+
+
+@jit(inline="always")
+def _take(work, o, m, n):
+    """(work[o:o + m n] as an (m, n) array, o + m n): the next piece of a flat scratch."""
+    return work[o:o + m * n].reshape((m, n)), o + m * n
+
+
+@jit()
+def _batch_gradient(theta, net, X, Y, idx, maths, grad, work):
     """grad <- dJ/dtheta over the samples idx: the mean loss gradient plus l2 * W (with the
-    quirks of maths). Matrix products go to BLAS; everything elementwise is one fused loop,
-    no temporaries."""
+    quirks of maths). Matrix products go to BLAS; everything elementwise is one fused loop.
+    Every array of a batch's size is a piece of work (_work_size long, made once per epoch):
+    fresh arrays that large come from the system each time, with their page faults."""
     act, out, scale, l2, input_activation, grad_bug, grad0 = maths
     keep_z = _keeps_z(maths)
     sizes = net[0]
@@ -419,9 +435,11 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad):
         a0 = x.copy()
         _activate(a0.reshape(-1), 0, a0.size, act)
     acts = [a0]  # a(l): (m, n_l)
+    o = 0
     for l in range(L):
         W, b = _weights(theta, net, l)
-        z = np.dot(acts[l], W.T)  # (m, n_l+1)
+        z, o = _take(work, o, m, sizes[l + 1])
+        np.dot(acts[l], W.T, z)  # (m, n_l+1)
         for n in range(m):
             for j in range(z.shape[1]):
                 z[n, j] += b[j]
@@ -432,15 +450,18 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad):
         else:
             _output(z, out)
         acts.append(z)
-    delta = acts[L].copy()  # (m, n_L) = dL/dz(L)
+    ping, pong = o, o + m * sizes.max()  # the two deltas, taking turns
+    g_at = pong + m * sizes.max()
+    delta, _ = _take(work, ping, m, sizes[L])  # (m, n_L) = dL/dz(L)
     for n in range(m):
         for j in range(delta.shape[1]):
-            delta[n, j] = scale * (delta[n, j] - Y[idx[n], j])
+            delta[n, j] = scale * (acts[L][n, j] - Y[idx[n], j])
     inv_m = 1.0 / m
     for l in range(L - 1, -1, -1):
         W, _ = _weights(theta, net, l)
         gW, gb = _weights(grad, net, l)
-        g = np.dot(delta.T, us[l] if grad_bug else acts[l])
+        g, _ = _take(work, g_at, sizes[l + 1], sizes[l])
+        np.dot(delta.T, us[l] if grad_bug else acts[l], g)
         for j in range(gW.shape[0]):
             for i in range(gW.shape[1]):
                 gW[j, i] = g[j, i] * inv_m + l2 * W[j, i]
@@ -451,7 +472,10 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad):
         for j in range(gb.shape[0]):
             gb[j] *= inv_m
         if l:
-            delta = np.dot(delta, W)  # (m, n_l)
+            ping, pong = pong, ping
+            below, _ = _take(work, ping, m, sizes[l])
+            np.dot(delta, W, below)  # (m, n_l)
+            delta = below
             # the whole batch as one flat loop: all three are C-contiguous (m, n_l)
             _times_fprime(delta.reshape(-1), acts[l].reshape(-1),
                           (us[l] if keep_z else acts[l]).reshape(-1), maths)
@@ -464,8 +488,9 @@ def _batch_epoch(theta, net, X, Y, order, maths, opt, moments):
     kind, B, lr, b1, b2, eps, t = opt
     M, G = moments
     grad = np.empty_like(theta)
+    work = np.empty(_work_size(net[0], min(B, order.shape[0])))
     for start in range(0, order.shape[0], B):
-        _batch_gradient(theta, net, X, Y, order[start:start + B], maths, grad)
+        _batch_gradient(theta, net, X, Y, order[start:start + B], maths, grad, work)
         if kind == SGD:
             for k in range(theta.shape[0]):
                 theta[k] -= lr * grad[k]
@@ -554,7 +579,8 @@ def predict(state, X):
 
 def gradients(state, X, Y):
     grad = np.empty_like(state["theta"])
-    _batch_gradient(state["theta"], state["net"], X, Y, np.arange(len(X)), state["maths"], grad)
+    _batch_gradient(state["theta"], state["net"], X, Y, np.arange(len(X)), state["maths"], grad,
+                    np.empty(_work_size(state["net"][0], len(X))))
     return to_numpy({**state, "theta": grad})
 
 
