@@ -154,16 +154,19 @@ def short_rows(widths=(1, 5, 8, 10, 16, 20, 30, 32, 50, 64, 100, 128), rows=64):
 def batch_gemm_seconds(sizes, batch=256, repeat=7):
     """Seconds per batch of the three matrix products per layer that mini-batch SGD needs
     (forward A W^T, backward delta W, gradient delta^T A), with numpy's BLAS and nothing
-    else: the ceiling for a backend that hands its batch to BLAS."""
+    else: the ceiling for a backend that hands its batch to BLAS. Each product writes into
+    an array made once, as the backends do: a fresh array of a batch's size comes from the
+    system each time, and its page faults would be counted as the products' time."""
     rng = np.random.default_rng(0)
-    layers = [(rng.random((nout, nin)), rng.random((batch, nin)), rng.random((batch, nout)))
+    layers = [(rng.random((nout, nin)), rng.random((batch, nin)), rng.random((batch, nout)),
+               np.empty((batch, nout)), np.empty((batch, nin)), np.empty((nout, nin)))
               for nin, nout in zip(sizes[:-1], sizes[1:])]
 
     def products():
-        for W, A, D in layers:
-            np.dot(A, W.T)
-            np.dot(D, W)
-            np.dot(D.T, A)
+        for W, A, D, Z, B, G in layers:
+            np.dot(A, W.T, out=Z)
+            np.dot(D, W, out=B)
+            np.dot(D.T, A, out=G)
 
     products()
     best = float("inf")
