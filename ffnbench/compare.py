@@ -162,7 +162,22 @@ def _environment(threads, peak):
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
         else platform.processor()
     return {"cpu": cpu, "python": platform.python_version(), "threads": threads,
-            "peak_gflops": peak, **versions, "cc": _cc_version(), "gpu": _gpu_name()}
+            "peak_gflops": peak, "peak_blas": _numpy_blas(), **versions, "cc": _cc_version(),
+            "gpu": _gpu_name()}
+
+
+def _numpy_blas():
+    """numpy's BLAS as the peak's matmul ran it: library, version and the kernels it picked
+    (OpenBLAS picks by CPU unless OPENBLAS_CORETYPE says otherwise: AVX2 kernels run at half
+    the AVX-512 ones' rate, so the peak is the library's under these kernels, not the core's)."""
+    from threadpoolctl import threadpool_info
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    lib = next((i for i in libs if "numpy" in i.get("filepath", "")), libs[0] if libs else None)
+    if lib is None:
+        return None
+    forced = os.environ.get("OPENBLAS_CORETYPE") if lib.get("internal_api") == "openblas" else None
+    return (f"{lib.get('internal_api')} {lib.get('version')}, {lib.get('architecture')} kernels"
+            + (f" (OPENBLAS_CORETYPE={forced} in the environment)" if forced else ""))
 
 
 def _cc_version():
@@ -194,7 +209,8 @@ def markdown(df, scaling, env):
         f"C compiler {env.get('cc') or '—'}; {env['threads']} thread(s) for every engine (BLAS, "
         "torch, XLA), so the comparison is per core."
         + (f" GPU: {env['gpu']}." if env.get("gpu") else ""),
-        f"Single-core float64 peak, measured as a 1024x1024 matmul: **{env['peak_gflops']:.1f} GFLOP/s**.",
+        f"Single-core float64 peak, measured as a 1024x1024 matmul: **{env['peak_gflops']:.1f} GFLOP/s**"
+        + (f" with numpy's BLAS ({env['peak_blas']})" if env.get("peak_blas") else "") + ".",
         f"GFLOP/s counts {FLOPS_PER_WEIGHT} x weights x samples per epoch (forward 2, backward 2, "
         "gradient and update 2 per weight and sample), whatever the engine really executes.",
         "Times are medians (min–max) over the timed epochs, after a JIT warm-up on 2 samples and one "
