@@ -319,7 +319,7 @@ def run_sweep(g, configs, out, cache_dir=grid.CACHE_DIR, fresh=False, executor="
     splits = g.axes.get("split", ["random"])
     if regression and g.axes.get("data_dir", [None]) == [None] and len(splits) == 1:
         baselines = baseline_runs(regression, g.seeds, splits[0])
-    command = command or f"ffnbench sweep {g.path} --out {out}"
+    command = command or f"ffnbench sweep {g.path}"  # where it wrote is where the file is
     summary = render_summary(g, df, command, baselines)  # rendered before any file is written
     keys = [k for k in g.varying if k != "dataset"]
     with grid.report_writes(len(configs), cache):
@@ -354,7 +354,7 @@ def cmd_sweep(args):
     run_sweep(g, configs, out, cache_dir=args.cache_dir, fresh=args.fresh, executor=args.executor,
               jobs=args.jobs, workers=args.workers, scheduler=args.scheduler,
               progress=not args.no_progress,
-              command=f"ffnbench sweep {args.grid} --out {out}")
+              command=f"ffnbench sweep {args.grid}")
 
 
 def add_parser(sub):
