@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ffnbench import data, table
+from ffnbench import data, grid, table
 from ffnbench.errors import UserError
 from ffnbench.fileio import atomic_write, check_writable_dir
 
