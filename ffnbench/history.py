@@ -232,12 +232,20 @@ def _commit_axis(ax, runs, bottom):
     ax.grid(True, alpha=0.3)
     if bottom:
         ax.set_xlabel(f"commit, oldest to newest ({len(runs)} commits"
-                      + (f"; every {step}th labelled)" if step > 1 else ")"), fontsize=8)
+                      + (f"; every {_ordinal(step)} labelled)" if step > 1 else ")"), fontsize=8)
+
+
+def _ordinal(k):
+    """2nd, 3rd, 4th, 11th, 21st, ..."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 def _same(a, b):
-    return all((math.isnan(x) and math.isnan(y)) or abs(x - y) <= 1e-12 * max(abs(x), abs(y), 1.0)
-               for x, y in zip(a, b))
+    """Equal to round-off at every commit where both have a value (a backend added later
+    has none before), and at least one such commit."""
+    both = [(x, y) for x, y in zip(a, b) if not (math.isnan(x) or math.isnan(y))]
+    return bool(both) and all(abs(x - y) <= 1e-12 * max(abs(x), abs(y), 1.0) for x, y in both)
 
 
 def _plot_backends(ax, runs, benchmark, rest, bottom=True):
@@ -252,6 +260,7 @@ def _plot_backends(ax, runs, benchmark, rest, bottom=True):
         same = next((g for g in groups if _same(g[1], y)), None)
         if same:
             same[0].append(backend)
+            same[1] = [v if math.isnan(w) else w for v, w in zip(y, same[1])]  # the union
         else:
             groups.append([[backend], y])
     for names, y in groups:
@@ -347,10 +356,14 @@ def plot_test_mse(machines, path):
         for c, machine, runs, arch in _panels(machines, archs):
             ax = axes[r][c]
             _plot_backends(ax, runs, benchmark, (arch,), bottom=r == len(rows) - 1)
+            lo, hi = ax.get_ylim()
             if benchmark == EPOCHS_TO_TARGET:  # whole epochs: integer ticks, some room around
                 ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-                lo, hi = ax.get_ylim()
                 ax.set_ylim(math.floor(lo + 0.5) - 1.5, math.ceil(hi - 0.5) + 1.5)
+            elif hi - lo < 0.02 * abs(hi + lo) / 2:  # round-off between commits: not a step
+                mid = (hi + lo) / 2
+                ax.set_ylim(mid * 0.95, mid * 1.05)
+                ax.ticklabel_format(axis="y", useOffset=False)
             ax.set_title((f"{machine}\n" if several else "") + f"hidden {arch.replace('-', ',')}",
                          fontsize=9)
             if c == 0:

@@ -208,3 +208,24 @@ def test_without_a_choice_every_machine_is_drawn_side_by_side(results, tmp_path)
     write(results, "m2", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 1.0))
     machines, written = history.draw(results, tmp_path / "f")
     assert list(machines) == ["m1", "m2"] and written
+
+
+def test_a_backend_added_later_joins_the_identical_line():
+    """jax appears only from the second commit, equal to numpy there: one line, one label
+    (two would be written over each other), drawn over every commit either has."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    runs = [history.Run(c * 40, None, "env", {"b": {("numpy",): v, **({("jax",): v} if c != "a" else {})}})
+            for c, v in (("a", 1.0), ("b", 2.0), ("c", 3.0))]
+    fig, ax = plt.subplots()
+    history._plot_backends(ax, runs, "b", ())
+    assert [t.get_text() for t in ax.texts] == ["numpy = jax"]
+    assert [list(line.get_ydata()) for line in ax.get_lines()] == [[1.0, 2.0, 3.0]]
+    assert not history._same([math.nan, math.nan], [1.0, 1.0])  # nothing in common: not same
+    plt.close(fig)
+
+
+def test_commit_labels_say_every_kth_in_english():
+    assert [history._ordinal(k) for k in (2, 3, 4, 11, 12, 13, 21, 22, 103)] == \
+        ["2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "103rd"]
