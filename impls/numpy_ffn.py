@@ -204,6 +204,9 @@ def _functions(hp):
     return ACT[hp.activation], OUT[hp.loss], DERIV[hp.activation], DELTA_SCALE[hp.loss]
 
 
+S_MIN = 1e-30  # below this running scale the weights are folded back (V = W / s stays finite)
+
+
 def _sgd_epoch(state, X, Y, order):
     """Per-sample SGD at NumPy's call floor. At these sizes the cost is the number of calls
     (and the interpreter between them), not the arithmetic, so: every product goes through
@@ -219,8 +222,8 @@ def _sgd_epoch(state, X, Y, order):
     underflow), so the state holds the true weights between epochs."""
     hp, Wb, buf = state["hp"], state["Wb"], state["buffers"]
     lr, decay, L = hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
-    if L < 2 or not decay > 1e-100:  # no hidden layer, or lr l2 >= 1 (the weights flip sign
-        return _sgd_epoch_quirks(state, X, Y, order)  # each step): the general loop does them
+    if L < 2 or not decay > S_MIN:  # no hidden layer, or lr l2 ~ 1 or more (the weights
+        return _sgd_epoch_quirks(state, X, Y, order)  # vanish or flip sign): the general loop
     A, D, F = buf["A"], buf["D"], buf["F"]
     Ah, Fh = buf["hidden"]  # [a(1) slot ... a(L-1) slot] and f'(z) at the same places
     one = np.ones_like(Ah)
@@ -263,7 +266,7 @@ def _sgd_epoch(state, X, Y, order):
                 sub(one, Ah, Fh)
                 mul(Fh, Ah, Fh)
             s_new = s * decay
-            if s_new < 1e-100:  # s would underflow: make V the weights again
+            if s_new < S_MIN:  # make V the weights again before V = W / s could overflow
                 for Wl in W:
                     mul(Wl, s, Wl)
                 s, s_new = 1.0, decay

@@ -22,7 +22,7 @@ def _train(name, sizes, hp, X, Y, params):
 
 @pytest.mark.parametrize("backend", ["numpy", "python"])
 @pytest.mark.parametrize("sizes,activation,loss,lr,l2", [
-    ((11, 13, 9, 1), "tanh", "mse", 0.1, 7.5),  # decay 0.25: s folded back every ~170 samples
+    ((11, 13, 9, 1), "tanh", "mse", 0.1, 7.5),  # decay 0.25: s folded back every ~50 samples
     ((11, 13, 9, 1), "sigmoid", "mse", 0.1, 12.5),  # decay -0.25: the general loop
     ((11, 13, 9, 3), "relu", "ce", 0.05, 0.0),  # no decay: s stays 1
     ((11, 2), "tanh", "bce", 0.05, 0.1),  # no hidden layer
