@@ -218,8 +218,8 @@ def _sgd_epoch(state, X, Y, order):
     The bias column of V is b itself; the constant input beside a(l-1) is 1/s in the forward
     pass (s V [a, 1/s] = W a + b) and s' in the update (the bias moves by -lr delta while
     V's weights move by -(lr/s') delta a^T). delta(L) is kept without DELTA_SCALE, which
-    rides in the alphas. s is folded back into V at the end of the epoch (and before it could
-    underflow), so the state holds the true weights between epochs."""
+    rides in the alphas. s is folded back into V at the end of the epoch (and whenever it
+    falls below S_MIN), so the state holds the true weights between epochs."""
     hp, Wb, buf = state["hp"], state["Wb"], state["buffers"]
     lr, decay, L = hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
     if L < 2 or not decay > S_MIN:  # no hidden layer, or lr l2 ~ 1 or more (the weights

@@ -1,7 +1,7 @@
 """The numpy and pure-Python per-sample loops keep the weights as W = s V with one running
 scale s (the weight decay); numpy also carries the bias by a constant input beside each
 layer's activations and keeps f' of all hidden layers in one buffer. These cases reach the
-parts the shared checks do not: s folded back into V mid-epoch before it underflows,
+parts the shared checks do not: s folded back into V mid-epoch (before it could underflow),
 lr l2 >= 1 (no scale can carry a decay <= 0), no decay at all, no hidden layer, several
 outputs. Reference: torch, per-sample SGD, 3 epochs."""
 import numpy as np
