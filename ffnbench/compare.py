@@ -19,7 +19,7 @@ import pandas as pd
 import impls
 from impls.checks import max_diff
 
-from . import bound, harness, memory
+from . import bound, grid, harness, memory
 from .config import REGRESSION_DATASETS, TrainConfig, parse_batch_size, parse_choices, parse_hidden
 from .errors import UserError
 from .fileio import atomic_write, check_writable_dir, save_figure, to_json
@@ -49,10 +49,7 @@ class Case:
 def limit_threads(n):
     """One BLAS/torch thread pool size for every engine (the comparison is per core)."""
     from threadpoolctl import threadpool_limits
-    try:  # numba calls BLAS through scipy's copy of OpenBLAS: load it before limiting, or
-        import scipy.linalg.cython_blas  # noqa: F401  its threads spin against the other core
-    except ImportError:
-        pass
+    grid.load_blas()  # scipy's copy too (numba's BLAS): a library loaded later is not limited
     limiter = threadpool_limits(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
@@ -158,10 +155,7 @@ def _environment(threads, peak):
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = "not installed"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
-    return {"cpu": cpu, "python": platform.python_version(), "threads": threads,
+    return {"cpu": grid.cpu_model(), "python": platform.python_version(), "threads": threads,
             "peak_gflops": peak, "peak_blas": _numpy_blas(), **versions, "cc": _cc_version(),
             "gpu": _gpu_name()}
 

@@ -188,31 +188,35 @@ _IN_POOL = []  # non-empty in a local pool's worker process
 
 
 @lru_cache(maxsize=None)
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, else what platform knows of it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def machine_info():
     """Where a run ran: host, CPU, cores and the numeric libraries (BLAS via threadpoolctl)."""
     from importlib.metadata import PackageNotFoundError, version
     from threadpoolctl import threadpool_info
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     libs = {}
     for name in ("numpy", "numba", "torch"):
         try:
             libs[name] = version(name)
         except PackageNotFoundError:
             libs[name] = None
-    _load_blas()
+    load_blas()
     blas = sorted({f"{i.get('internal_api')} {i.get('version')} ({i.get('threading_layer', '?')})"
                    for i in threadpool_info() if i.get("user_api") == "blas"})
     return {"host": socket.gethostname(), "cpu_model": cpu, "cpu_cores": default_jobs(),
             "python": platform.python_version(), **libs, "blas": "; ".join(blas) or None}
 
 
-def _load_blas():
+def load_blas():
     """Load numpy's BLAS and scipy's copy (numba's kernels call BLAS through it), so that
     threadpoolctl sees, limits and reports both in every process alike."""
     import numpy  # noqa: F401
@@ -227,7 +231,7 @@ def _one_thread_per_run():
     so runs in flight never multiply the cores they use. Set for the whole process, before
     every run (under a millisecond), so libraries loaded by an earlier run are covered too."""
     from threadpoolctl import threadpool_limits
-    _load_blas()
+    load_blas()
     threadpool_limits(1)
     if "torch" in sys.modules and sys.modules["torch"].get_num_threads() != 1:
         sys.modules["torch"].set_num_threads(1)
