@@ -184,9 +184,10 @@ def train(config, prepared=None):
             if config.task == "regression":
                 metrics["test"]["prediction_sd"] = None
         else:
-            metrics = {k: evaluate(backend.predict(state, X[k]), Y[k]) for k in X}
+            P = {k: backend.predict(state, X[k]) for k in X}
+            metrics = {k: evaluate(P[k], Y[k]) for k in X}
             if config.task == "regression":  # a (near-)constant net shows as a tiny spread
-                metrics["test"]["prediction_sd"] = float(np.std(backend.predict(state, X["test"])))
+                metrics["test"]["prediction_sd"] = float(np.std(P["test"]))
     result = {
         "backend": config.backend, "dataset": config.dataset, "task": config.task,
         "config": config.to_dict(), "classes": p.classes,
