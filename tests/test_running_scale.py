@@ -9,7 +9,7 @@ import pytest
 
 import impls
 
-N = 600  # samples per epoch: with decay 0.25, s would underflow to 0 after ~540 samples
+N = 360  # samples per epoch: with decay 0.1, s would underflow to 0 after ~324 samples
 
 
 def _train(name, sizes, hp, X, Y, params):
@@ -22,7 +22,7 @@ def _train(name, sizes, hp, X, Y, params):
 
 @pytest.mark.parametrize("backend", ["numpy", "python"])
 @pytest.mark.parametrize("sizes,activation,loss,lr,l2", [
-    ((11, 13, 9, 1), "tanh", "mse", 0.1, 7.5),  # decay 0.25: s folded back every ~50 samples
+    ((11, 13, 9, 1), "tanh", "mse", 0.1, 9.0),  # decay 0.1: s folded back every 30 samples
     ((11, 13, 9, 1), "sigmoid", "mse", 0.1, 12.5),  # decay -0.25: the general loop
     ((11, 13, 9, 3), "relu", "ce", 0.05, 0.0),  # no decay: s stays 1
     ((11, 2), "tanh", "bce", 0.05, 0.1),  # no hidden layer
