@@ -182,7 +182,7 @@ NETS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
 
 
 def main(argv=None):
-    from .compare import limit_threads, measure_peak
+    from .compare import limit_threads, measure_peak, peak_blas
     from .fileio import atomic_write
     import pandas as pd
     p = argparse.ArgumentParser(prog="python -m ffnbench.bound", description=__doc__.split("\n\n")[0])
@@ -206,7 +206,8 @@ def main(argv=None):
         rows = short_rows()
     nets, rows = pd.DataFrame(nets), pd.DataFrame(rows)
     lines = ["# The per-sample bound on this machine", "",
-             f"Written by `python -m ffnbench.bound`; one thread; float64 matmul peak {peak:.1f} GFLOP/s.",
+             f"Written by `python -m ffnbench.bound`; one thread; float64 matmul peak {peak:.1f} GFLOP/s"
+             + (f" with numpy's BLAS ({blas})" if (blas := peak_blas()) else "") + ".",
              "See docs/speed.md for the model. Per sample and weight: 1 FMA forward, 1 FMA backward "
              "(not in the first layer), 3 flops of update; 2 loads and 1 store of the weight. "
              "The bound streams every weight once forward and once through the fused backward + "

@@ -156,11 +156,11 @@ def _environment(threads, peak):
         except md.PackageNotFoundError:
             versions[pkg] = "not installed"
     return {"cpu": grid.cpu_model(), "python": platform.python_version(), "threads": threads,
-            "peak_gflops": peak, "peak_blas": _numpy_blas(), **versions, "cc": _cc_version(),
+            "peak_gflops": peak, "peak_blas": peak_blas(), **versions, "cc": _cc_version(),
             "gpu": _gpu_name()}
 
 
-def _numpy_blas():
+def peak_blas():
     """numpy's BLAS as the peak's matmul ran it: library, version and the kernels it picked
     (OpenBLAS picks by CPU unless OPENBLAS_CORETYPE says otherwise: AVX2 kernels run at half
     the AVX-512 ones' rate, so the peak is the library's under these kernels, not the core's)."""
