@@ -467,8 +467,12 @@ def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=s
     return executor, 2 * threads
 
 
-def add_executor_options(parser):
-    """--executor, --workers, --scheduler: the same for every command that runs a grid."""
+def add_run_options(parser, cache_help):
+    """--jobs, --executor, --workers, --scheduler, --cache-dir, --fresh, --no-progress: the
+    same for every command that runs a grid; cache_help: what the cache holds, for --help."""
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"with --executor local: worker processes (default: the cores, "
+                             f"here {default_jobs()})")
     parser.add_argument("--executor", default="local",
                         help="local: a process pool of --jobs workers on this machine; dask: a "
                              "Dask cluster, see --workers and --scheduler (default %(default)s)")
@@ -478,6 +482,15 @@ def add_executor_options(parser):
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="with --executor dask: use the running cluster whose scheduler is "
                              "at ADDRESS, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--cache-dir", default=CACHE_DIR, help=f"{cache_help} (default %(default)s)")
+    parser.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def check_jobs(jobs):
+    """--jobs: None (the cores) or at least 1, else one UserError line."""
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
 
 
 def close_executor(executor):

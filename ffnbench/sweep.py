@@ -349,8 +349,7 @@ def cmd_sweep(args):
     for name in OUTPUTS:  # never replaced if not regular files
         check_target(out / name, "--out")
     check_dir_path(args.cache_dir, "--cache-dir")
-    if args.jobs is not None and args.jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
+    grid.check_jobs(args.jobs)
     run_sweep(g, configs, out, cache_dir=args.cache_dir, fresh=args.fresh, executor=args.executor,
               jobs=args.jobs, workers=args.workers, scheduler=args.scheduler,
               progress=not args.no_progress,
@@ -369,14 +368,6 @@ def add_parser(sub):
     p.add_argument("grid", metavar="GRID.toml", help="the grid file (see docs/sweeps.md)")
     p.add_argument("--out", default=None,
                    help="directory for the results (default results/sweeps/<grid file name>)")
-    p.add_argument("--jobs", type=int, default=None,
-                   help=f"with --executor local: worker processes (default: the cores, here "
-                        f"{grid.default_jobs()})")
-    grid.add_executor_options(p)
-    p.add_argument("--cache-dir", default=grid.CACHE_DIR,  # shared with table: same key, same run
-                   help="finished runs, one JSON file each, shared with `ffnbench table` "
-                        "(default %(default)s)")
-    p.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    grid.add_run_options(p, "finished runs, one JSON file each, shared with `ffnbench table`")
     p.set_defaults(func=cmd_sweep)
     return p

@@ -638,8 +638,7 @@ def spec_from_args(args):
     overrides = tuple((k, getattr(args, k)) for k in OVERRIDES if getattr(args, k, None) is not None)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.jobs is not None and args.jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
+    grid.check_jobs(args.jobs)
     numbers = [str(s.number) for s in load_settings()]
     settings = () if args.settings is None else tuple(
         int(x) for x in parse_choices(args.settings, "settings", numbers))
@@ -692,14 +691,8 @@ def add_parser(sub):
     p.add_argument("--epochs", type=int, default=EPOCHS, help="maximum epochs (default %(default)s)")
     p.add_argument("--patience", type=int, default=PATIENCE,
                    help="early-stopping patience in epochs (default %(default)s)")
-    p.add_argument("--jobs", type=int, default=None,
-                   help=f"parallel worker processes (default: the cores, here {grid.default_jobs()})")
-    grid.add_executor_options(p)
     p.add_argument("--out", default="results",
                    help="directory for table.csv, table.md and runs.csv (default %(default)s)")
-    p.add_argument("--cache-dir", default=grid.CACHE_DIR,
-                   help="finished runs, one JSON file each (default %(default)s)")
-    p.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    grid.add_run_options(p, "finished runs, one JSON file each")
     p.set_defaults(func=cmd_table)
     return p  # cli adds the quirk options (--stop, --split, --input-activation, ...)
