@@ -81,8 +81,9 @@ def from_numpy(params, hp, device="cpu"):
         K[:-1] = 1.0
     grad = np.zeros_like(theta)  # dJ/dtheta of the current batch, same layout as theta
     state = {"hp": hp, "theta": theta, "Wb": Wb, "params": [(M[:, :-1], M[:, -1]) for M in Wb],
-             "l2_mask": hp.l2 * mask, "grad": grad,
-             "grad_views": [(T[:-1], T[-1]) for T in _blocks(grad, sizes)]}  # gW^T, gb
+             "l2_mask": hp.l2 * mask, "l2_term": np.empty_like(theta), "grad": grad,
+             "grad_views": [(T[:-1], T[-1]) for T in _blocks(grad, sizes)],  # gW^T, gb
+             "work": {}}  # batch size -> _work_arrays
     if hp.per_sample_sgd:  # buffers for the per-sample loop
         # a(l) and delta(l) with one extra slot: the constant input / the unused bias delta.
         # All [a(l), slot] are consecutive in one array (and f'(z(l)) at the same places in
@@ -156,7 +157,7 @@ def _backward(params, A, Y, fprime, scale, out, U=None, FP=None, work=None):
 def _work_arrays(state, m):
     """a(l), delta(l) and f'(z(l)) for a batch of m samples, made once per batch size and
     kept: fresh arrays of this size come from the system each time, page faults and all."""
-    cache = state.setdefault("work", {})
+    cache = state["work"]
     if m not in cache:
         sizes = [W.shape[0] for W, _ in state["params"]]  # n_1 .. n_L
         cache[m] = {"A": [np.empty((m, n)) for n in sizes], "D": [np.empty((m, n)) for n in sizes],
@@ -179,7 +180,7 @@ def _batch_gradient(state, X, Y, work=None):
 def _sgd(state):
     """theta <- theta - lr (g + l2 W), torch.optim.SGD's weight_decay, on the flat vector."""
     theta, g = state["theta"], state["grad"]
-    g += np.multiply(state["l2_mask"], theta, out=state.setdefault("tmp", np.empty_like(theta)))
+    g += np.multiply(state["l2_mask"], theta, out=state["l2_term"])
     g *= state["hp"].lr
     theta -= g
 
