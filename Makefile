@@ -20,7 +20,8 @@ $(STAMP): requirements.txt pyproject.toml
 # pytest workers (pytest-xdist): one per core, at most 4 (each imports every engine)
 PYTEST_OPTS ?= -n auto --maxprocesses 4
 
-test: $(STAMP)
+test: $(STAMP)  # a plain `pip install .` (no extras) in a fresh venv must run; then pytest
+	PYTHON=$(PYTHON) bash scripts/check_base_install.sh
 	$(BIN)/python -m pytest -q $(PYTEST_OPTS)
 
 # Where table, methods, compare and figures write, and what compare measures. `make reproduce`
@@ -41,8 +42,8 @@ reproduce: TABLE_CACHE = $(REPRODUCE_DIR)/.cache/table
 reproduce: fresh-reproduce table methods compare figures  # the main job: recompute, then verify
 	$(BIN)/ffnbench verify $(REPRODUCE_DIR) results
 
-duplicates: $(STAMP)  # baselines and best FFN, random vs grouped split -> results/duplicates.md, results/grouped/
-	$(BIN)/python scripts/duplicates.py
+duplicates: $(STAMP)  # baselines and best FFN, random vs grouped split -> OUT/duplicates.md, OUT/grouped/
+	$(BIN)/ffnbench duplicates --out $(OUT) --cache-dir $(TABLE_CACHE)
 
 fresh-reproduce:
 	rm -rf $(REPRODUCE_DIR)
@@ -55,16 +56,14 @@ table: $(STAMP)  # the published wine-quality table, every protocol -> OUT/{tabl
 	$(BIN)/ffnbench table $(TABLE_OPTS) --out $(OUT) --cache-dir $(TABLE_CACHE) --no-progress
 
 methods: $(STAMP)  # optimisers and classification over 5 seeds -> OUT/methods.{csv,md}
-	mkdir -p $(OUT)
-	$(BIN)/python scripts/methods.py $(OUT)/methods.md
+	$(BIN)/ffnbench methods --out $(OUT)
 
 compare: $(STAMP)  # per-epoch speed of every backend -> OUT/speed.{csv,md}, OUT/figures/speed_*.png
 	mkdir -p $(OUT)
 	$(BIN)/ffnbench compare --out $(OUT) $(COMPARE_OPTS)
 
 bound: $(STAMP)  # the per-sample bound and its micro-benchmarks -> OUT/bound.{csv,md}, bound_rows.csv
-	mkdir -p $(OUT)
-	$(BIN)/python -m ffnbench.bound --out $(OUT)
+	$(BIN)/ffnbench bound --out $(OUT)
 
 # SWEEP: a grid file under sweeps/; results/sweeps/<its name>/ gets runs.csv, summary.md, figures
 SWEEP ?= sweeps/wine.toml

@@ -2,8 +2,8 @@
 
 The suite runs against *each* commit's installed ffnbench, so it uses only API that has
 existed since the first commit (TrainConfig, harness.prepare/load_backend/epoch_orders/
-warm_up/train and the backend contract) and checks for later additions (batch_size,
-impls.unavailable, the backends' synchronize).
+warm_up/train and the backend contract), found in either layout (the imports below), and
+checks for later additions (batch_size, impls.unavailable, the backends' synchronize).
 
 FFNBENCH_BENCH_TINY=1 shrinks the data and the epoch counts so that tests can run every
 benchmark body once in seconds (tests/test_benchmarks.py); asv never sets it.
@@ -12,10 +12,16 @@ import dataclasses
 import os
 import sys
 
-import impls
-from ffnbench import harness
-from ffnbench.config import TrainConfig
-from ffnbench.errors import UserError
+try:  # the layout since the package split: ffnbench.core, and the backends as ffnbench.impls
+    from ffnbench import impls
+    from ffnbench.core import harness
+    from ffnbench.core.config import TrainConfig
+    from ffnbench.core.errors import UserError
+except ImportError:  # older commits: a flat ffnbench/ and a top-level impls package
+    import impls
+    from ffnbench import harness
+    from ffnbench.config import TrainConfig
+    from ffnbench.errors import UserError
 
 from . import THREADS
 

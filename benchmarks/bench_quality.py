@@ -7,10 +7,8 @@ should agree to round-off, so a backend whose numbers move away from the others 
 """
 import math
 
-from ffnbench import harness
-
 from ._common import (ARCHS, BACKENDS, QUALITY_DATASET, QUALITY_EPOCHS, SLOW, TARGET_VAL_MSE,
-                      TINY_EPOCHS, config, shrink, tiny)
+                      TINY_EPOCHS, config, harness, shrink, tiny)
 
 
 def _train(backend, arch):

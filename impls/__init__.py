@@ -35,13 +35,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-BACKENDS = {  # name -> module, imported on first use so a missing engine is a clear error
-    "python": "impls.python_ffn",
-    "numpy": "impls.numpy_ffn",
-    "numba": "impls.numba_ffn",
-    "torch": "impls.torch_ffn",
-    "jax": "impls.jax_ffn",
-    "c": "impls.c_ffn",
+BACKENDS = {  # name -> its module in this package, imported on first use (a missing engine
+    # is then a clear error)
+    "python": "python_ffn",
+    "numpy": "numpy_ffn",
+    "numba": "numba_ffn",
+    "torch": "torch_ffn",
+    "jax": "jax_ffn",
+    "c": "c_ffn",
 }
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
@@ -52,6 +53,9 @@ LOSSES = {  # loss -> output activation; each pair has the simple output error y
     "ce": "softmax",  # L = -sum_k y_k log r_k (one-hot y), delta = r - y
 }
 DELTA_SCALE = {"mse": 2.0, "bce": 1.0, "ce": 1.0}
+# The per-sample SGD paths of python and numpy carry the weight decay as one running scale s
+# (W = s V) and fold it back into V below this value, so V = W / s stays far from overflow.
+S_MIN = 1e-30
 
 
 class HyperParams(NamedTuple):
@@ -128,8 +132,13 @@ class BadDeclaration(ValueError):
     """A backend module's DECLARATION is missing, incomplete or not literal."""
 
 
+def module_name(name):
+    """The full import name of backend `name`'s module (ffnbench.impls.numba_ffn, say)."""
+    return f"{__name__}.{BACKENDS[name]}"
+
+
 def _module_path(name):
-    return HERE / (BACKENDS[name].split(".")[-1] + ".py")
+    return HERE / (BACKENDS[name] + ".py")
 
 
 @lru_cache(maxsize=None)
@@ -216,7 +225,7 @@ def load(name):
     if reason:
         raise BackendUnavailable(reason)
     try:
-        return importlib.import_module(BACKENDS[name])
+        return importlib.import_module(module_name(name))
     except ModuleNotFoundError as e:  # an undeclared dependency: still one line
         raise BackendUnavailable(
             f"backend '{name}' needs the package '{e.name}', which is not installed "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from impls import DELTA_SCALE, BackendUnavailable, Declaration, find_tool
+from . import DELTA_SCALE, BackendUnavailable, Declaration, find_tool
 
 DECLARATION = Declaration(
     name="c", devices=("cpu",), extra=None, packages=(), gradients="hand-written",

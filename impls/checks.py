@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-import impls
-from impls import ACTIVATIONS, CONTRACT, LOSSES, HyperParams
+from .. import impls
+from . import ACTIVATIONS, CONTRACT, LOSSES, HyperParams
 
 TOL = 1e-12  # max |dW| against the reference after REF_EPOCHS epochs
 REF_EPOCHS = 3
@@ -60,7 +60,7 @@ def check_declaration(name):
     for n in CONTRACT[1:]:
         if not callable(getattr(module, n)):
             _fail(name, f"{n} is not callable")
-    if importlib.import_module(impls.BACKENDS[name]) is not module:
+    if importlib.import_module(impls.module_name(name)) is not module:
         _fail(name, "registry module and loaded module differ")
 
 

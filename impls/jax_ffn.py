@@ -20,7 +20,7 @@ import jax.numpy as jnp  # noqa: E402  (after x64 is on)
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from impls import Declaration  # noqa: E402
+from . import Declaration  # noqa: E402
 
 DECLARATION = Declaration(
     name="jax", devices=("cpu", "cuda"), extra="jax", packages=("jax", "jaxlib"),

@@ -21,7 +21,7 @@ from llvmlite import binding as llvm
 from numba import njit, typeof
 from numba.core.compiler_lock import global_compiler_lock
 
-from impls import DELTA_SCALE, Declaration
+from . import DELTA_SCALE, Declaration
 
 DECLARATION = Declaration(
     name="numba", devices=("cpu",), extra="numba", packages=("numba",), gradients="hand-written",

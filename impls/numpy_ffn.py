@@ -3,7 +3,7 @@ import numpy as np
 from scipy.linalg.blas import dgemv, dger  # matrix-vector product and rank-1 update, with alpha
 from scipy.special import expit  # the logistic function in one call
 
-from impls import DELTA_SCALE, Declaration
+from . import DELTA_SCALE, S_MIN, Declaration
 
 DECLARATION = Declaration(
     name="numpy", devices=("cpu",), extra=None, packages=(), gradients="hand-written",
@@ -205,7 +205,6 @@ def _functions(hp):
     return ACT[hp.activation], OUT[hp.loss], DERIV[hp.activation], DELTA_SCALE[hp.loss]
 
 
-S_MIN = 1e-30  # below this running scale the weights are folded back (V = W / s stays finite)
 
 
 def _sgd_epoch(state, X, Y, order):

@@ -4,7 +4,7 @@ from itertools import repeat
 from math import exp, sqrt, tanh
 from operator import add, mul, sub
 
-from impls import DELTA_SCALE, Declaration
+from . import DELTA_SCALE, S_MIN, Declaration
 
 DECLARATION = Declaration(
     name="python", devices=("cpu",), extra=None, packages=(), gradients="hand-written",
@@ -105,7 +105,7 @@ def _sgd_step(layers, x, y, fn, lr, decay, s, quirks=None):
     acts, us, fps = _pass(layers, x, fn, quirks, s)
     delta = [scale * (o - t) for o, t in zip(acts[-1], y)]  # dL/dz(L)
     s_new = s * decay
-    fold = not s_new >= 1e-30  # V = W / s could overflow (or lr l2 ~ 1 or more): fold s in now
+    fold = not s_new >= S_MIN  # V = W / s could overflow (or lr l2 ~ 1 or more): fold s in now
     for l in range(len(layers) - 1, -1, -1):
         W, b = layers[l]
         a = us[l]

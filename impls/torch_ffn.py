@@ -4,7 +4,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from impls import Declaration
+from . import Declaration
 
 DECLARATION = Declaration(
     name="torch", devices=("cpu", "cuda"), extra="torch", packages=("torch",),

@@ -22,8 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ffnbench import grid  # noqa: E402
-from ffnbench.config import TrainConfig  # noqa: E402
+from ffnbench.core.config import TrainConfig  # noqa: E402
+from ffnbench.run import executors, grid, machine  # noqa: E402
+from ffnbench.run.cache import Cache  # noqa: E402
 
 ENGINES = {  # label -> open_executor arguments
     "in-process (1 run at a time)": dict(engine="local", jobs=1),
@@ -41,14 +42,14 @@ def measure(engines, configs, warm, repeat):
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for label, options in engines.items():
-                opened[label] = grid.open_executor(**options, log=open(os.devnull, "w"))
+                opened[label] = executors.open_executor(**options, log=open(os.devnull, "w"))
                 executor, in_flight = opened[label]
-                grid.run_grid(warm, executor, grid.Cache(Path(tmp) / f"warm {label}"),
+                grid.run_grid(warm, executor, Cache(Path(tmp) / f"warm {label}"),
                               in_flight=in_flight, progress=False)
             for k in range(repeat):
                 for label, (executor, in_flight) in opened.items():
                     t0 = time.perf_counter()
-                    results, _ = grid.run_grid(configs, executor, grid.Cache(Path(tmp) / f"{k} {label}"),
+                    results, _ = grid.run_grid(configs, executor, Cache(Path(tmp) / f"{k} {label}"),
                                                in_flight=in_flight, progress=False)
                     rate = len(configs) / (time.perf_counter() - t0)
                     run = sum(r["run_seconds"] for r in results) / len(results)
@@ -56,7 +57,7 @@ def measure(engines, configs, warm, repeat):
                     print(f"{label}: {rate:.2f} runs/s", file=sys.stderr)
     finally:
         for executor, _ in opened.values():
-            grid.close_executor(executor)
+            executors.close_executor(executor)
     return best
 
 
@@ -79,7 +80,7 @@ def main(argv=None):
     warm = [config(10_000 + s) for s in range(2)]
     rows = measure(ENGINES, configs, warm, args.repeat)
     one = rows["Dask LocalCluster, 1 worker"]
-    info = grid.machine_info()
+    info = machine.machine_info()
     lines = [f"Sweep throughput: {args.runs} runs of numba, red wine, hidden {args.hidden}, "
              f"{args.epochs} epochs, best of {args.repeat}; {info['cpu_model']}, "
              f"{info['cpu_cores']} cores", "",

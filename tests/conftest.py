@@ -2,9 +2,9 @@ import shutil
 
 import pytest
 
-import impls
-from impls import checks
-from ffnbench import data, harness
+from ffnbench import impls
+from ffnbench.core import data, harness
+from ffnbench.impls import checks
 
 BACKENDS = list(impls.BACKENDS)
 
@@ -36,7 +36,7 @@ def disk_full_on(monkeypatch, module, name):
 
     def failing(path, mode="w"):
         if path.name == name:
-            from ffnbench.errors import UserError
+            from ffnbench.core.errors import UserError
             raise UserError(f"{path}: cannot write (No space left on device)")
         return real(path, mode)
     monkeypatch.setattr(module, "atomic_write", failing)

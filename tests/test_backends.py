@@ -6,10 +6,10 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-import impls
-from impls import checks
-from ffnbench import harness
-from ffnbench.config import TrainConfig
+from ffnbench import impls
+from ffnbench.core import harness
+from ffnbench.core.config import TrainConfig
+from ffnbench.impls import checks
 
 from conftest import BACKENDS, max_weight_diff, subset
 
@@ -111,7 +111,7 @@ def test_numba_vectorised_tanh_matches_numpy(fastmath):
     to a part of the array only, as the kernels do: the rest stays as it was."""
     pytest.importorskip("numba")
     from numba import njit
-    from impls.numba_ffn import PER_SAMPLE_FLAGS, _tanh
+    from ffnbench.impls.numba_ffn import PER_SAMPLE_FLAGS, _tanh
 
     @njit(error_model="numpy", fastmath=PER_SAMPLE_FLAGS if fastmath else False)
     def tanh_(z, lo):
@@ -131,22 +131,22 @@ def test_numba_vectorised_tanh_matches_numpy(fastmath):
 
 def test_the_result_cache_key_covers_every_declared_source(tmp_path, monkeypatch):
     """An edited C file (not only impls/<name>.py) gives table's cache a new key."""
-    from ffnbench import grid
+    from ffnbench.run import cache
     for name in BACKENDS:
-        assert set(impls.source_paths(name)) <= set(grid.code_files(name)), name
-    assert impls.HERE / "c" / "ffn.c" in grid.code_files("c")
+        assert set(impls.source_paths(name)) <= set(cache.code_files(name)), name
+    assert impls.HERE / "c" / "ffn.c" in cache.code_files("c")
     for path in impls.source_paths("c"):
         copy = tmp_path / path.relative_to(impls.HERE)
         copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_bytes(path.read_bytes())
     monkeypatch.setattr(impls, "HERE", tmp_path)
-    grid.code_fingerprint.cache_clear()
-    before = grid.code_fingerprint("c")
+    cache.code_fingerprint.cache_clear()
+    before = cache.code_fingerprint("c")
     (tmp_path / "c" / "ffn.c").write_text((tmp_path / "c" / "ffn.c").read_text() + "\n")
-    grid.code_fingerprint.cache_clear()
-    assert grid.code_fingerprint("c") != before
+    cache.code_fingerprint.cache_clear()
+    assert cache.code_fingerprint("c") != before
     monkeypatch.undo()
-    grid.code_fingerprint.cache_clear()
+    cache.code_fingerprint.cache_clear()
 
 
 def test_jax_on_cuda_falls_back_to_cpu_with_a_warning():

@@ -7,8 +7,10 @@ import stat
 import numpy as np
 import pytest
 
-from ffnbench import cli, data
-from ffnbench.errors import UserError
+from ffnbench import cli
+from ffnbench.core import data
+from ffnbench.core.errors import UserError
+from ffnbench.core.fileio import to_json
 
 from conftest import disk_full_on
 
@@ -102,7 +104,7 @@ def _strict(text):
 
 def test_json_is_valid_even_with_non_finite_numbers():
     doc = {"a": float("inf"), "b": [float("nan"), 1.0, {"c": -float("inf")}], "d": np.float64("nan")}
-    assert _strict(cli.to_json(doc)) == {"a": None, "b": [None, 1.0, {"c": None}], "d": None}
+    assert _strict(to_json(doc)) == {"a": None, "b": [None, 1.0, {"c": None}], "d": None}
 
 
 def test_diverged_run_prints_valid_json(capsys):
@@ -167,7 +169,7 @@ def test_binary_or_foreign_encodings_are_one_line(data_dir, raw, message):
 # --- classes 3 and 4: write paths ---------------------------------------------------------
 
 def test_save_weights_never_replaces_a_fifo_or_a_directory(capsys, tmp_path, monkeypatch):
-    from ffnbench import harness
+    from ffnbench.core import harness
     monkeypatch.setattr(harness, "train", lambda *a, **k: pytest.fail("training started"))
     fifo, directory = tmp_path / "fifo", tmp_path / "dir"
     os.mkfifo(fifo)
@@ -236,13 +238,13 @@ def test_stdout_errors_end_in_one_line_or_quietly(tmp_path):
 # --- class 5: the run cache ------------------------------------------------------------------
 
 def _small_grid(tmp_path):
-    from ffnbench import grid
-    from ffnbench.config import TrainConfig
+    from ffnbench.core.config import TrainConfig
+    from ffnbench.run import cache as run_cache, executors, grid
     configs = [TrainConfig(backend="numpy", dataset="red", hidden=(3,), epochs=2, patience=0, seed=s)
                for s in (0, 1)]
-    cache = grid.Cache(tmp_path / "cache")
-    results, _ = grid.run_grid(configs, grid.InlineExecutor(), cache, progress=False)
-    return grid, configs, [cache.path(grid.cache_key(c)) for c in configs], results
+    cache = run_cache.Cache(tmp_path / "cache")
+    results, _ = grid.run_grid(configs, executors.InlineExecutor(), cache, progress=False)
+    return configs, [cache.path(run_cache.cache_key(c)) for c in configs], results
 
 
 def _damage_list(p, other):
@@ -277,25 +279,26 @@ def _damage_truncated(p, other):
 @pytest.mark.parametrize("damage", [_damage_list, _damage_types, _damage_directory, _damage_forged,
                                     _damage_copied, _damage_truncated])
 def test_invalid_cache_entries_are_set_aside_and_redone(tmp_path, damage):
-    grid, configs, paths, first = _small_grid(tmp_path)
+    from ffnbench.run import cache as run_cache, executors, grid
+    configs, paths, first = _small_grid(tmp_path)
     damage(paths[0], paths[1])
-    cache = grid.Cache(tmp_path / "cache")
+    cache = run_cache.Cache(tmp_path / "cache")
     with pytest.warns(UserWarning, match=f"{paths[0].name} set aside in .*invalid .*redone"):
-        again, n_cached = grid.run_grid(configs, grid.InlineExecutor(), cache, progress=False)
+        again, n_cached = grid.run_grid(configs, executors.InlineExecutor(), cache, progress=False)
     assert n_cached == 1 and len(cache.invalid) == 1
     strip = lambda r: {k: v for k, v in r.items() if k not in grid.TIMING_KEYS}  # noqa: E731
     assert [strip(r) for r in again] == [strip(r) for r in first]  # redone, the same numbers
     assert len(list((tmp_path / "cache" / "invalid").iterdir())) == 1
-    assert grid.check_entry(json.loads(paths[0].read_text()), grid.key_fields(configs[0]))
+    assert run_cache.check_entry(json.loads(paths[0].read_text()), run_cache.key_fields(configs[0]))
 
 
 def grid_module():
-    from ffnbench import grid
+    from ffnbench.run import grid
     return grid
 
 
 def test_table_report_write_failure_keeps_every_run(tmp_path, capsys, monkeypatch):
-    from ffnbench import table
+    from ffnbench.report import table
     argv = ["table", "--backend", "numpy", "--settings", "7", "--datasets", "red", "--seeds", "2",
             "--epochs", "3", "--jobs", "1", "--no-progress", "--out", str(tmp_path / "out"),
             "--cache-dir", str(tmp_path / "cache")]
@@ -313,7 +316,8 @@ def test_table_report_write_failure_keeps_every_run(tmp_path, capsys, monkeypatc
 
 
 def test_cache_dir_that_cannot_take_files_fails_before_any_run(tmp_path, capsys, monkeypatch):
-    from ffnbench import fileio, grid
+    from ffnbench.core import fileio
+    from ffnbench.run import grid
 
     def refuse(directory, name):
         raise UserError(f"{name}: cannot write in {directory} (Read-only file system)")
@@ -326,7 +330,7 @@ def test_cache_dir_that_cannot_take_files_fails_before_any_run(tmp_path, capsys,
 
 
 def test_probe_sees_a_directory_that_refuses_files(tmp_path):
-    from ffnbench import fileio
+    from ffnbench.core import fileio
     fileio.probe_writable(tmp_path, "--out")  # a writable one passes and leaves nothing
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(UserError, match="--out x: cannot write in .*nope"):
@@ -337,7 +341,7 @@ def test_probe_sees_a_directory_that_refuses_files(tmp_path):
 
 @pytest.mark.parametrize("hidden", ["100000,100000", "3000000000"])
 def test_sizes_that_cannot_fit_are_refused_before_allocating(capsys, monkeypatch, hidden):
-    from ffnbench import memory
+    from ffnbench.core import memory
     monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 10**9)
     code, out, err = train(capsys, *QUICK, "--hidden", hidden)
     assert code == 2 and out == "" and one_line(err)
@@ -345,8 +349,8 @@ def test_sizes_that_cannot_fit_are_refused_before_allocating(capsys, monkeypatch
 
 
 def test_memory_estimate_on_a_hand_checked_case():
-    from ffnbench import memory
-    from ffnbench.config import TrainConfig
+    from ffnbench.core import memory
+    from ffnbench.core.config import TrainConfig
     c = TrainConfig(hidden=(5,))  # 11 -> 5 -> 1: 55 + 5 + 5 + 1 = 66 numbers of weights
     n = {"train": 1119, "val": 239, "test": 241}
     assert memory.estimate_bytes(c, (11, 5, 1), n) == 8 * (66 * 6 + 3 * 1 * 17 + 2 * 1119 * 17)
@@ -383,7 +387,7 @@ def _asv_dir(tmp_path, name):
 
 @pytest.mark.parametrize("name", list(_asv_damages()))
 def test_a_damaged_asv_file_is_named_and_skipped(tmp_path, name):
-    from ffnbench import history
+    from ffnbench.studies import history
     with pytest.warns(UserWarning, match="bbbbbbbb-env.json: not an asv result file .*; skipped"):
         _, runs = history.load_runs(_asv_dir(tmp_path, name))
     assert [r.commit[0] for r in runs] == ["a"]
@@ -468,7 +472,7 @@ def test_ctrl_c_during_the_imports_is_one_line():
 
 
 def test_table_never_replaces_a_fifo_report_and_checks_before_running(tmp_path, capsys, monkeypatch):
-    from ffnbench import grid
+    from ffnbench.run import grid
     (tmp_path / "out").mkdir()
     os.mkfifo(tmp_path / "out" / "table.md")
     monkeypatch.setattr(grid, "run_grid", lambda *a, **k: pytest.fail("runs started"))
@@ -492,23 +496,23 @@ def test_history_never_replaces_a_fifo_figure(tmp_path, capsys):
 
 
 def test_a_failing_cache_write_keeps_the_runs_before_it(tmp_path, capsys, monkeypatch):
-    from ffnbench import grid
+    from ffnbench.run.cache import Cache
     argv = ["table", "--backend", "numpy", "--settings", "7", "--datasets", "red", "--seeds", "3",
             "--epochs", "3", "--jobs", "1", "--no-progress", "--out", str(tmp_path / "out"),
             "--cache-dir", str(tmp_path / "cache")]
-    real, calls = grid.Cache.put, []
+    real, calls = Cache.put, []
 
     def put(self, key, fields, result):
         calls.append(key)
         if len(calls) == 2:
             raise UserError(f"{self.path(key)}: cannot write (Disk quota exceeded)")
         return real(self, key, fields, result)
-    monkeypatch.setattr(grid.Cache, "put", put)
+    monkeypatch.setattr(Cache, "put", put)
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert one_line(err) and "cannot write (Disk quota exceeded)" in err
     assert len(list((tmp_path / "cache").glob("*.json"))) == 1 and not (tmp_path / "out").exists()
-    monkeypatch.setattr(grid.Cache, "put", real)
+    monkeypatch.setattr(Cache, "put", real)
     assert cli.main(argv) == 0 and len(list((tmp_path / "cache").glob("*.json"))) == 3
 
 

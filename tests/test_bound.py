@@ -1,8 +1,8 @@
-"""ffnbench.bound: the per-sample work, counted by hand, and the micro-kernels' arithmetic."""
+"""ffnbench.studies.bound: the per-sample work, counted by hand, and the micro-kernels' arithmetic."""
 import numpy as np
 import pytest
 
-from ffnbench import bound, compare
+from ffnbench.studies import bound, speed
 
 
 def test_work_counts_every_weight_and_no_delta_for_the_inputs():
@@ -34,9 +34,9 @@ def test_micro_kernels_do_the_arithmetic_they_time():
 
 
 def test_compare_reports_the_bound_for_per_sample_rows_only():
-    rows = compare.run_cases(["numba", "c"], [(5,)], ["red"], [1, 64], repeat=1, peak=10.0)
+    rows = speed.run_cases(["numba", "c"], [(5,)], ["red"], [1, 64], repeat=1, peak=10.0)
     one, batch = rows[rows["batch_size"] == "1"], rows[rows["batch_size"] == "64"]
-    b = compare.per_sample_bound([(np.zeros((5, 11)), np.zeros(5)), (np.zeros((1, 5)), np.zeros(1))])
+    b = speed.per_sample_bound([(np.zeros((5, 11)), np.zeros(5)), (np.zeros((1, 5)), np.zeros(1))])
     assert one["bound_us_per_sample"].tolist() == pytest.approx([1e6 * b] * 2)
     assert one["pct_bound"].tolist() == pytest.approx(
         (100 * b * one["n_samples"] / (one["ms_median"] / 1e3)).tolist())

@@ -6,10 +6,9 @@ import threading
 
 import pytest
 
-import impls
-from ffnbench import cli
+from ffnbench import cli, impls
 
-c_ffn = pytest.importorskip("impls.c_ffn", exc_type=impls.BackendUnavailable)
+c_ffn = pytest.importorskip("ffnbench.impls.c_ffn", exc_type=impls.BackendUnavailable)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from ffnbench import cli, data, harness
+from ffnbench import cli
+from ffnbench.core import data, harness
 
 QUICK = ["--dataset", "red", "--hidden", "5", "--epochs", "2", "--patience", "0"]
 
@@ -127,7 +128,7 @@ def test_missing_csv(capsys, tmp_path):
 
 @pytest.mark.parametrize("backend, module", [("torch", "torch"), ("numba", "numba")])
 def test_missing_engine_is_one_clear_line(capsys, monkeypatch, backend, module):
-    monkeypatch.delitem(sys.modules, f"impls.{backend}_ffn", raising=False)
+    monkeypatch.delitem(sys.modules, f"ffnbench.impls.{backend}_ffn", raising=False)
     monkeypatch.setitem(sys.modules, module, None)  # import of `module` now fails
     code, _, err = run(capsys, "--backend", backend, *QUICK)
     assert code == 2 and f"needs the package '{module}'" in err and err.count("\n") == 1

@@ -3,16 +3,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import impls
-from ffnbench import cli, compare
-from ffnbench.config import TrainConfig
-from ffnbench.errors import UserError
+from ffnbench import cli, impls
+from ffnbench.core.config import TrainConfig
+from ffnbench.core.errors import UserError
+from ffnbench.report import compare as report
+from ffnbench.run import machine
+from ffnbench.studies import speed
 
 
 @pytest.fixture(scope="module")
 def rows():
-    return compare.run_cases(["numpy", "numba", "python", "jax", "c"], [(5,)], ["red"], [1, 64],
-                             repeat=2, peak=10.0)
+    return speed.run_cases(["numpy", "numba", "python", "jax", "c"], [(5,)], ["red"], [1, 64],
+                           repeat=2, peak=10.0)
 
 
 def test_every_case_ends_with_the_same_weights(rows):
@@ -25,13 +27,13 @@ def test_times_c_is_each_time_over_the_c_backends(rows):
     for _, g in rows.groupby("batch_size"):
         c = g[g["backend"] == "c"]["ms_median"].iloc[0]
         assert g["times_c"].tolist() == pytest.approx((g["ms_median"] / c).tolist())
-    assert "| % peak | % bound | × C |" in compare.markdown(rows, None, _env())
+    assert "| % peak | % bound | × C |" in report.markdown(rows, None, _env())
 
 
 def test_timed_epochs_and_warm_up_end_after_the_device_is_done(monkeypatch):
     """The clock stops only after synchronize(state): on a GPU, or with JAX's asynchronous
     dispatch, train_epoch returns before the work is done (checked here on the CPU)."""
-    from ffnbench import harness
+    from ffnbench.core import harness
     events = []
 
     class Fake:
@@ -82,9 +84,9 @@ def test_a_backend_that_computes_something_else_voids_the_comparison(monkeypatch
     numpy_ffn = impls.load("numpy")
     real = numpy_ffn.to_numpy
     monkeypatch.setattr(numpy_ffn, "to_numpy", lambda s: [(W + 1e-6, b) for W, b in real(s)])
-    df = compare.run_cases(["numba", "numpy"], [(3,)], ["red"], [1], repeat=1, peak=1.0)
+    df = speed.run_cases(["numba", "numpy"], [(3,)], ["red"], [1], repeat=1, peak=1.0)
     assert df["same_weights"].tolist() == [True, False]
-    assert "comparison is void" in compare.markdown(df, None, _env())
+    assert "comparison is void" in report.markdown(df, None, _env())
 
 
 def _env():
@@ -96,13 +98,13 @@ def test_scaling_findings_name_the_crossing():
     scaling = pd.DataFrame({
         "backend": ["a"] * 3 + ["b"] * 3, "sweep": ["width"] * 6,
         "n_weights": [10, 100, 1000] * 2, "ms_median": [1.0, 1.0, 10.0, 0.1, 1.5, 100.0]})
-    text = "\n".join(compare.scaling_findings(scaling))
+    text = "\n".join(report.scaling_findings(scaling))
     assert "a and b cross between 10 and 100 weights (a becomes faster)" in text
     assert "| a | width | 0.00 | 1.00 |" in text
 
 
 def test_peak_is_a_positive_rate():
-    assert compare.measure_peak(n=64, repeat=2) > 0
+    assert machine.measure_peak(n=64, repeat=2) > 0
 
 
 def test_cli_writes_all_outputs(tmp_path, capsys):
@@ -145,10 +147,10 @@ def test_by_default_a_backend_that_cannot_run_here_is_left_out_and_named(tmp_pat
 def test_every_backends_memory_is_checked_not_only_the_first(monkeypatch):
     """compare prepares each case once, with the first backend: the others' own copies (pure
     Python's lists are ~5x numpy's arrays) must still be estimated before anything runs."""
-    from ffnbench import memory
+    from ffnbench.core import memory
     real = memory.estimate_bytes
     monkeypatch.setattr(memory, "available_bytes",
                         lambda: 2 * real(TrainConfig(backend="numpy", hidden=(5,)), (11, 5, 1),
                                          {"train": 1119, "val": 239, "test": 241}))
     with pytest.raises(UserError, match="with python: training needs about"):
-        compare.run_cases(["numpy", "python"], [(5,)], ["red"], [1], repeat=1, peak=1.0)
+        speed.run_cases(["numpy", "python"], [(5,)], ["red"], [1], repeat=1, peak=1.0)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ffnbench import data
-from ffnbench.errors import UserError
+from ffnbench.core import data
+from ffnbench.core.errors import UserError
 
 
 def _red(data_dir):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ffnbench import data, harness
-from ffnbench.config import TrainConfig
+from ffnbench.core import data, harness
+from ffnbench.core.config import TrainConfig
 
 from conftest import BACKENDS, subset
 
@@ -130,7 +130,7 @@ def test_full_batch_is_one_update_per_epoch():
     """Full-batch GD: the epoch's result does not depend on the sample order."""
     cfg = TrainConfig(backend="numpy", hidden=(5,), batch_size="full", epochs=1, patience=0)
     p = harness.prepare(cfg)
-    import impls
+    from ffnbench import impls
     backend = impls.load("numpy")
     a, b = (backend.from_numpy(p.params, cfg.hp) for _ in range(2))
     n = len(p.X["train"])
@@ -142,7 +142,7 @@ def test_full_batch_is_one_update_per_epoch():
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
     import os
-    from ffnbench.fileio import atomic_write
+    from ffnbench.core.fileio import atomic_write
     target = tmp_path / "result.csv"
     target.write_text("old")
     with pytest.raises(RuntimeError):

@@ -7,8 +7,11 @@ import subprocess
 
 import pytest
 
-from ffnbench import cli, history
-from ffnbench.errors import UserError
+from ffnbench import cli
+from ffnbench.commands import history as history_command
+from ffnbench.core.errors import UserError
+from ffnbench.report import history as history_report
+from ffnbench.studies import history
 
 COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
            "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",
@@ -109,7 +112,7 @@ def test_the_environment_with_most_commits_is_drawn(results):
 
 def test_draw_writes_the_figures(results, tmp_path):
     out = tmp_path / "figs"
-    machines, written = history.draw(results, out)
+    machines, written = history_command.draw(results, out)
     assert list(machines) == ["m1"]
     names = sorted(p.name for p in written)
     assert names == ["history_seconds_per_epoch.png", "history_test_mse.png"]  # no mini-batch data
@@ -149,7 +152,7 @@ def test_results_without_the_plotted_benchmarks_are_an_error(tmp_path):
     data["results"] = {"bench_other.track_scalar": [[3.5], [], "v4"]}
     write(tmp_path / "asv", "m1", "a-env.json", data)
     with pytest.raises(UserError, match="no results of bench_epoch.TimeEpoch.time_epoch"):
-        history.draw(tmp_path / "asv", tmp_path / "f")
+        history_command.draw(tmp_path / "asv", tmp_path / "f")
 
 
 def test_cli_prints_what_it_wrote(results, tmp_path, capsys):
@@ -169,7 +172,7 @@ def test_an_out_that_is_a_file_is_one_line(results, tmp_path, capsys):
 
 def test_several_machines_side_by_side(results, tmp_path, capsys):
     write(results, "m2", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 5.0))
-    machines, written = history.draw(results, tmp_path / "f", "m1,m2")
+    machines, written = history_command.draw(results, tmp_path / "f", "m1,m2")
     assert {m: len(r) for m, r in machines.items()} == {"m1": 3, "m2": 1}
     assert len(written) == 2
     assert cli.main(["history", "--results", str(results), "--out", str(tmp_path / "g"),
@@ -192,11 +195,11 @@ def test_identical_series_share_one_line_and_every_backend_keeps_its_style():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from ffnbench.style import backend_style
+    from ffnbench.report.style import backend_style
     runs = [history.Run(c * 40, None, "env", {"b": {("numpy",): v, ("numba",): v, ("torch",): v + 1}})
             for c, v in (("a", 1.0), ("b", 2.0))]
     fig, ax = plt.subplots()
-    history._plot_backends(ax, runs, "b", ())
+    history_report._plot_backends(ax, runs, "b", ())
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {"several backends, identical values", "torch"}
     assert lines["torch"].get_color() == backend_style("torch")["color"]
@@ -206,7 +209,7 @@ def test_identical_series_share_one_line_and_every_backend_keeps_its_style():
 
 def test_without_a_choice_every_machine_is_drawn_side_by_side(results, tmp_path):
     write(results, "m2", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 1.0))
-    machines, written = history.draw(results, tmp_path / "f")
+    machines, written = history_command.draw(results, tmp_path / "f")
     assert list(machines) == ["m1", "m2"] and written
 
 
@@ -219,13 +222,13 @@ def test_a_backend_added_later_joins_the_identical_line():
     runs = [history.Run(c * 40, None, "env", {"b": {("numpy",): v, **({("jax",): v} if c != "a" else {})}})
             for c, v in (("a", 1.0), ("b", 2.0), ("c", 3.0))]
     fig, ax = plt.subplots()
-    history._plot_backends(ax, runs, "b", ())
+    history_report._plot_backends(ax, runs, "b", ())
     assert [t.get_text() for t in ax.texts] == ["numpy = jax"]
     assert [list(line.get_ydata()) for line in ax.get_lines()] == [[1.0, 2.0, 3.0]]
-    assert not history._same([math.nan, math.nan], [1.0, 1.0])  # nothing in common: not same
+    assert not history_report._same([math.nan, math.nan], [1.0, 1.0])  # nothing in common: not same
     plt.close(fig)
 
 
 def test_commit_labels_say_every_kth_in_english():
-    assert [history._ordinal(k) for k in (2, 3, 4, 11, 12, 13, 21, 22, 103)] == \
+    assert [history_report._ordinal(k) for k in (2, 3, 4, 11, 12, 13, 21, 22, 103)] == \
         ["2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "103rd"]

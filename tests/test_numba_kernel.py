@@ -5,7 +5,7 @@ torch backend, per-sample SGD, 3 epochs."""
 import numpy as np
 import pytest
 
-import impls
+from ffnbench import impls
 
 SIZES = (11, 13, 9, 17, 3)  # 13, 9, 17 padded to 16, 16, 24; 11 and 13 and 9 inputs: remainders
 

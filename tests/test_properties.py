@@ -14,8 +14,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ffnbench import cli, data
-from ffnbench.errors import UserError
+from ffnbench import cli
+from ffnbench.core import data
+from ffnbench.core.errors import UserError
 
 FEW = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 

@@ -1,5 +1,5 @@
-"""The printed article code's maths quirks (impls.HyperParams input_activation, grad_bug,
-relu_grad0) on the wine data and on a hand-checked net (impls.checks covers every switch
+"""The printed article code's maths quirks (ffnbench.impls.HyperParams input_activation, grad_bug,
+relu_grad0) on the wine data and on a hand-checked net (ffnbench.impls.checks covers every switch
 with every optimiser, loss and activation on synthetic data), and the harness side of the
 article protocol: its stopping rule, the grouped split and sample scaling."""
 from dataclasses import replace
@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import impls
-from ffnbench import harness
-from ffnbench.config import TrainConfig
+from ffnbench import impls
+from ffnbench.core import harness
+from ffnbench.core.config import TrainConfig
 
 from conftest import BACKENDS, max_weight_diff, subset
 
@@ -74,7 +74,7 @@ def test_first_rise_stops_at_the_first_non_falling_epoch_and_keeps_its_weights()
 
 
 def test_grouped_split_keeps_every_copy_of_a_wine_in_one_part():
-    from ffnbench import data
+    from ffnbench.core import data
     X, y, _ = data.load("white")
     groups = data.duplicate_groups(X, y)
     assert groups.max() + 1 < len(y)  # the file has duplicates to keep together
@@ -91,14 +91,14 @@ def test_grouped_split_keeps_every_copy_of_a_wine_in_one_part():
 
 
 def test_duplicate_groups_by_hand():
-    from ffnbench import data
+    from ffnbench.core import data
     X = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [3.0, 4.0]])
     g = data.duplicate_groups(X, np.array([5.0, 5.0, 6.0, 5.0]))  # row 2: same inputs, other quality
     assert g[0] == g[1] and len({g[0], g[2], g[3]}) == 3
 
 
 def test_sample_maxmin_maps_each_row_to_0_1():
-    from ffnbench import data
+    from ffnbench.core import data
     X = np.array([[1.0, 3.0, 2.0], [-4.0, 0.0, 4.0], [7.0, 7.0, 7.0]])
     got = data.scale("sample-maxmin", X[:1], X)
     assert got.tolist() == [[0.0, 1.0, 0.5], [0.0, 0.5, 1.0], [0.0, 0.0, 0.0]]
@@ -108,7 +108,7 @@ def test_article_protocol_diverges_where_the_article_printed_nan():
     """Setting #3 (50,30,20,10,5 tanh, lr 0.1) on white under the article protocol: NaN in
     the first epoch, as published (the full check is `ffnbench table --protocol article
     --settings 3 --datasets white --seeds 3`)."""
-    from ffnbench import table
+    from ffnbench.studies import table
     s = table.load_settings()[2]
     spec = table.Spec(protocols=("article",), datasets=("white",), seeds=1, backend="numba")
     result, _ = harness.train(replace(spec.config(s, "white", "article", 0), epochs=3))
@@ -119,15 +119,15 @@ def test_article_protocol_diverges_where_the_article_printed_nan():
 
 
 def test_baselines_fit_on_the_training_part_and_beat_the_mean():
-    from ffnbench import table
-    b = table.baseline_runs(("red",), 1)
+    from ffnbench.studies import baselines
+    b = baselines.baseline_runs(("red",), 1)
     assert set(b["setting"]) == {"mean", "least squares", "random forest", "gradient boosting",
                                  "RBF SVR"}
     mean = b[b["setting"] == "mean"].iloc[0]
     assert mean["test_prediction_sd"] < 1e-12  # a constant: collapsed by definition
     for _, r in b[b["setting"] != "mean"].iterrows():
         assert r["val_mse"] < mean["val_mse"] and r["test_mse"] < mean["test_mse"], r["setting"]
-    grouped = table.baseline_runs(("red",), 1, split="grouped", strong=False)
+    grouped = baselines.baseline_runs(("red",), 1, split="grouped", strong=False)
     assert len(grouped) == 2 and grouped["test_mse"].iloc[0] != mean["test_mse"]
 
 

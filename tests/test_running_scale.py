@@ -7,7 +7,7 @@ outputs. Reference: torch, per-sample SGD, 3 epochs."""
 import numpy as np
 import pytest
 
-import impls
+from ffnbench import impls
 
 N = 360  # samples per epoch: with decay 0.1, s would underflow to 0 after ~324 samples
 

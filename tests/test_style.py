@@ -1,5 +1,5 @@
 """One colour and marker per backend, whatever the figure."""
-from ffnbench.style import FIXED, backend_style
+from ffnbench.report.style import FIXED, backend_style
 
 
 def test_known_backends_have_distinct_fixed_styles():

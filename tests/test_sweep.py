@@ -11,9 +11,14 @@ import cloudpickle
 import pandas as pd
 import pytest
 
-from ffnbench import cli, grid, runs, sweep, table
-from ffnbench.config import TrainConfig
-from ffnbench.errors import UserError
+from ffnbench import cli
+from ffnbench.commands import sweep as sweep_command
+from ffnbench.commands import table as table_command
+from ffnbench.core.config import TrainConfig
+from ffnbench.core.errors import UserError
+from ffnbench.run import executors, grid, runs
+from ffnbench.run.cache import Cache, code_fingerprint
+from ffnbench.studies import sweep, table
 
 from conftest import disk_full_on
 
@@ -108,17 +113,17 @@ def _numbers(results):
 def test_a_killed_worker_is_retried_and_changes_nothing(tmp_path, cluster):
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     marker = tmp_path / "killed"
-    executor, in_flight = grid.open_executor("dask", scheduler=cluster.scheduler_address,
-                                             log=open(os.devnull, "w"))
+    executor, in_flight = executors.open_executor("dask", scheduler=cluster.scheduler_address,
+                                                  log=open(os.devnull, "w"))
     try:
-        results, cached = grid.run_grid(CONFIGS, executor, grid.Cache(tmp_path / "dask"),
+        results, cached = grid.run_grid(CONFIGS, executor, Cache(tmp_path / "dask"),
                                         in_flight=in_flight, progress=False,
                                         task=functools.partial(_die_once, str(marker)))
     finally:
-        grid.close_executor(executor)
+        executors.close_executor(executor)
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert marker.exists() and cached == 0  # a worker did die mid-grid
-    inline, _ = grid.run_grid(CONFIGS, grid.InlineExecutor(), grid.Cache(tmp_path / "inline"),
+    inline, _ = grid.run_grid(CONFIGS, executors.InlineExecutor(), Cache(tmp_path / "inline"),
                               progress=False)
     assert _numbers(results) == _numbers(inline)
     assert {r["engine"] for r in results} == {"dask"}
@@ -127,10 +132,11 @@ def test_a_killed_worker_is_retried_and_changes_nothing(tmp_path, cluster):
 def test_table_on_dask_is_the_same_table(tmp_path, cluster):
     spec = table.Spec(settings=(7, 9), datasets=("red",), seeds=2, epochs=3, patience=2)
     quiet = open(os.devnull, "w")
-    local = table.run_table(spec, out=tmp_path / "local", cache_dir=tmp_path / "c1", jobs=1,
-                            progress=False, log=quiet)
-    dask = table.run_table(spec, out=tmp_path / "dask", cache_dir=tmp_path / "c2", progress=False,
-                           log=quiet, executor="dask", scheduler=cluster.scheduler_address)
+    local = table_command.run_table(spec, out=tmp_path / "local", cache_dir=tmp_path / "c1",
+                                    jobs=1, progress=False, log=quiet)
+    dask = table_command.run_table(spec, out=tmp_path / "dask", cache_dir=tmp_path / "c2",
+                                   progress=False, log=quiet, executor="dask",
+                                   scheduler=cluster.scheduler_address)
     cols = list(table.TIMING_COLUMNS)
     pd.testing.assert_frame_equal(local.drop(columns=cols), dask.drop(columns=cols), check_exact=True)
     assert (tmp_path / "local" / "table.md").read_text() == (tmp_path / "dask" / "table.md").read_text()
@@ -145,7 +151,7 @@ def test_a_result_from_other_code_is_refused_and_not_cached(tmp_path):
         return ("0.0.1", "f" * 64), grid.worker_task(config)[1]
 
     with pytest.raises(UserError, match="other ffnbench code.*same command again"):
-        grid.run_grid(CONFIGS[:1], grid.InlineExecutor(), grid.Cache(tmp_path), progress=False,
+        grid.run_grid(CONFIGS[:1], executors.InlineExecutor(), Cache(tmp_path), progress=False,
                       task=stale)
     assert list(tmp_path.iterdir()) == []
 
@@ -162,7 +168,7 @@ class _LostCluster(Executor):
 
 def test_a_lost_cluster_is_one_line_that_says_how_to_resume(tmp_path):
     with pytest.raises(UserError, match="lost the Dask cluster.*run the same command again"):
-        grid.run_grid(CONFIGS[:2], _LostCluster(), grid.Cache(tmp_path), in_flight=2, progress=False)
+        grid.run_grid(CONFIGS[:2], _LostCluster(), Cache(tmp_path), in_flight=2, progress=False)
 
 
 @pytest.mark.parametrize("text", [
@@ -229,8 +235,8 @@ def _threads_here():
 def test_every_worker_runs_with_one_blas_and_torch_thread(tmp_path, cluster):
     configs = [TrainConfig(backend=b, dataset="red", hidden=(4,), epochs=1, patience=0, seed=s)
                for b in ("torch", "numpy") for s in range(2)]
-    executor, in_flight = grid.open_executor("dask", scheduler=cluster.scheduler_address,
-                                             log=open(os.devnull, "w"))
+    executor, in_flight = executors.open_executor("dask", scheduler=cluster.scheduler_address,
+                                                  log=open(os.devnull, "w"))
     try:
         client = executor.client
         workers = list(client.nthreads())
@@ -240,10 +246,10 @@ def test_every_worker_runs_with_one_blas_and_torch_thread(tmp_path, cluster):
 
         on_each(_two_threads)
         before = on_each(_threads_here)
-        grid.run_grid(configs, executor, grid.Cache(tmp_path), in_flight=in_flight, progress=False)
+        grid.run_grid(configs, executor, Cache(tmp_path), in_flight=in_flight, progress=False)
         seen = on_each(_threads_here)
     finally:
-        grid.close_executor(executor)
+        executors.close_executor(executor)
     # torch can go back to 2 threads (so this can fail); BLAS only up to the cap that Dask's
     # OMP_NUM_THREADS=1 set when the worker started, which a cluster may not do
     assert all(t[1] == 2 for t in before.values()), before
@@ -274,12 +280,12 @@ def test_runs_in_flight_follow_the_cluster_threads(tmp_path):
 
     def held(config):  # the real code fingerprint, a stand-in result
         go.wait(10)
-        return (grid.__version__, grid.code_fingerprint(config.backend)), {"seed": config.seed}
+        return (grid.__version__, code_fingerprint(config.backend)), {"seed": config.seed}
 
     configs = [TrainConfig(backend="numba", hidden=(4,), seed=s) for s in range(10)]
     executor, out = _Sized(), {}
     t = threading.Thread(target=lambda: out.update(r=grid.run_grid(
-        configs, executor, grid.Cache(tmp_path), in_flight=1, progress=False, task=held)))
+        configs, executor, Cache(tmp_path), in_flight=1, progress=False, task=held)))
     t.start()
     try:
         for _ in range(200):
@@ -303,7 +309,7 @@ def test_a_failing_report_write_keeps_every_run_and_the_rerun_completes(tmp_path
                             'epochs = 2\npatience = 0\nseeds = 1\n')
     argv = ["sweep", str(path), "--jobs", "1", "--no-progress", "--out", str(tmp_path / "out"),
             "--cache-dir", str(tmp_path / "cache")]
-    restore = disk_full_on(monkeypatch, sweep, "summary.md")
+    restore = disk_full_on(monkeypatch, sweep_command, "summary.md")
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "(No space left on device); all 2 runs are kept in the cache" in err

@@ -12,8 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ffnbench import cli, grid, table
-from ffnbench.config import TrainConfig
+from ffnbench import cli
+from ffnbench.commands import table as table_command
+from ffnbench.core.config import TrainConfig
+from ffnbench.run import executors, grid
+from ffnbench.run.cache import Cache, cache_key
+from ffnbench.studies import baselines, table
 
 # two small published settings (#7: 10 relu, #9: 10 sigmoid), short training: a few seconds
 SMALL = dict(settings=(7, 9), datasets=("red",), seeds=1, epochs=30, patience=5)
@@ -36,8 +40,9 @@ def test_two_backends_give_the_same_table(tmp_path):
     out = {}
     for backend in ("numpy", "numba"):
         spec = table.Spec(backend=backend, protocols=("modern", "minmax-uniform"), **SMALL)
-        out[backend] = table.run_table(spec, out=tmp_path / backend, cache_dir=tmp_path / "cache",
-                                       jobs=1, progress=False, log=open(os.devnull, "w"))
+        out[backend] = table_command.run_table(spec, out=tmp_path / backend,
+                                               cache_dir=tmp_path / "cache", jobs=1, progress=False,
+                                               log=open(os.devnull, "w"))
     a, b = out["numpy"], out["numba"]
     runs = a[a["kind"] == "setting"]
     assert len(runs) == 4 and (runs["epochs_median"] > 2).all()  # they really trained
@@ -55,18 +60,18 @@ def test_any_executor_gives_the_same_results(tmp_path):
     configs = [TrainConfig(backend="numba", dataset="red", hidden=(10,), epochs=4, patience=0,
                            seed=s) for s in (0, 1)]
     ran, raw = {}, {}
-    for name, executor in (("inline", grid.InlineExecutor()), ("threads", ThreadPoolExecutor(2)),
-                           ("processes", grid.make_executor(2))):
+    for name, executor in (("inline", executors.InlineExecutor()), ("threads", ThreadPoolExecutor(2)),
+                           ("processes", executors.make_executor(2))):
         with executor:
-            raw[name], cached = grid.run_grid(configs, executor, grid.Cache(tmp_path / name),
+            raw[name], cached = grid.run_grid(configs, executor, Cache(tmp_path / name),
                                               in_flight=2, progress=False)
         assert cached == 0
         ran[name] = [{k: v for k, v in r.items() if k not in (*grid.TIMING_KEYS, *grid.METADATA_KEYS)}
                      for r in raw[name]]
     assert ran["inline"][0]["test_mse"] != ran["inline"][1]["test_mse"]  # seeds differ
     assert ran["threads"] == ran["inline"] and ran["processes"] == ran["inline"]
-    again, cached = grid.run_grid(configs, grid.InlineExecutor(), grid.Cache(tmp_path / "processes"),
-                                  progress=False)
+    again, cached = grid.run_grid(configs, executors.InlineExecutor(),
+                                  Cache(tmp_path / "processes"), progress=False)
     assert cached == 2 and again == raw["processes"]  # timings too: read back, not rerun
 
 
@@ -106,15 +111,15 @@ def test_resume_after_kill_loses_nothing_and_gives_the_same_table(tmp_path):
 
 def test_cache_key_covers_seed_backend_version_and_code():
     base = TrainConfig(backend="numba", dataset="red", hidden=(10,), seed=0)
-    key = grid.cache_key(base)
-    assert len(key) == 64 and key == grid.cache_key(TrainConfig(backend="numba", dataset="red",
-                                                                  hidden=(10,), seed=0))
-    others = [grid.cache_key(TrainConfig(backend="numba", dataset="red", hidden=(10,), seed=1)),
-              grid.cache_key(TrainConfig(backend="numpy", dataset="red", hidden=(10,), seed=0)),
-              grid.cache_key(TrainConfig(backend="numba", dataset="red", hidden=(10,), seed=0,
-                                         scaling="minmax")),
-              grid.cache_key(base, version="0.0.0-other"),
-              grid.cache_key(base, code="edited source")]
+    key = cache_key(base)
+    assert len(key) == 64 and key == cache_key(TrainConfig(backend="numba", dataset="red",
+                                                             hidden=(10,), seed=0))
+    others = [cache_key(TrainConfig(backend="numba", dataset="red", hidden=(10,), seed=1)),
+              cache_key(TrainConfig(backend="numpy", dataset="red", hidden=(10,), seed=0)),
+              cache_key(TrainConfig(backend="numba", dataset="red", hidden=(10,), seed=0,
+                                    scaling="minmax")),
+              cache_key(base, version="0.0.0-other"),
+              cache_key(base, code="edited source")]
     assert len({key, *others}) == 6
 
 
@@ -200,12 +205,12 @@ def test_a_directory_below_a_file_fails_before_any_run(tmp_path, capsys, option)
 
 
 def test_without_scikit_learn_the_table_runs_and_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(table, "strong_baselines", dict)
-    table._baseline_rows.cache_clear()
+    monkeypatch.setattr(baselines, "strong_baselines", dict)
+    baselines._baseline_rows.cache_clear()
     spec = table.Spec(settings=(7,), datasets=("red",), seeds=2, epochs=3, backend="numpy")
-    t = table.run_table(spec, out=tmp_path, cache_dir=tmp_path / "cache", jobs=1, progress=False,
-                        log=open(os.devnull, "w"))
-    table._baseline_rows.cache_clear()
+    t = table_command.run_table(spec, out=tmp_path, cache_dir=tmp_path / "cache", jobs=1,
+                                progress=False, log=open(os.devnull, "w"))
+    baselines._baseline_rows.cache_clear()
     assert set(t[t["kind"] == "baseline"]["setting"]) == {"mean", "least squares"}
     assert "scikit-learn is not installed" in (tmp_path / "table.md").read_text()
     assert (t[t["kind"] == "setting"]["best_baseline"] == "least squares").all()
@@ -215,7 +220,7 @@ def test_published_is_an_alias_and_overrides_reach_every_run(tmp_path):
     args = cli.build_parser().parse_args(["table", "--protocol", "published,article", "--split",
                                           "grouped", "--grad-bug", "--out", str(tmp_path / "o"),
                                           "--cache-dir", str(tmp_path / "c")])
-    spec = table.spec_from_args(args)
+    spec = table_command.spec_from_args(args)
     assert spec.protocols == ("minmax-uniform", "article") and spec.split == "grouped"
     configs = [c for *_, c in spec.plan()]
     assert all(c.split == "grouped" and c.grad_bug for c in configs)

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ffnbench import cli, verify
+from ffnbench import cli
+from ffnbench.commands import verify
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import UserError
+from ..core.errors import UserError
 
 RTOL, ATOL = 1e-5, 1e-12  # one unit in the 6th significant digit of "%.6g"
 TIMING = re.compile(  # column names (lower case) of machine-dependent measurements
@@ -258,26 +258,6 @@ def report(verdicts, new_dir, ref_dir, timings=False, out=None):
     return True
 
 
-def cmd_verify(args):
+def main(args):
     ok = report(verify(args.new, args.committed), args.new, args.committed, args.timings)
     return 0 if ok else 1
-
-
-def add_parser(sub):
-    p = sub.add_parser(
-        "verify", help="check freshly computed results against the committed ones",
-        description="Compare every CSV and markdown result file present in both directories: "
-                    "numbers must agree (to the 6 significant digits written), text must be "
-                    "equal, timings are shown side by side but never fail. Rows are matched by "
-                    "key, so a partial run is checked against just its rows. Exit status 0: "
-                    "everything in common matched; 1: a mismatch (the first cells are named); "
-                    "2: bad input.",
-        epilog="example:\n  ffnbench table --settings 7,8 --out build/try\n  "
-               "ffnbench verify build/try results")
-    p.add_argument("new", help="directory of freshly computed results, e.g. build/reproduce")
-    p.add_argument("committed", nargs="?", default="results",
-                   help="directory of the committed results (default %(default)s)")
-    p.add_argument("--timings", action="store_true",
-                   help="list every timing cell side by side (default: a median ratio per column)")
-    p.set_defaults(func=cmd_verify)
-    return p

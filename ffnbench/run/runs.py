@@ -5,8 +5,8 @@ from dataclasses import fields
 
 import pandas as pd
 
-from .config import TrainConfig
-from .fileio import atomic_write
+from ..core.config import TrainConfig
+from ..core.fileio import atomic_write
 
 CONFIG_COLUMNS = [f.name for f in fields(TrainConfig)]  # hidden as "50,30,20"
 METRIC_COLUMNS = [  # regression runs fill the mse/mae ones, classification the others

@@ -1,12 +1,16 @@
-"""One frozen, validated record per training run."""
+"""One frozen, validated record per training run, and the names every option chooses from
+(kept free of numpy and pandas: the command line's parser reads them)."""
 import math
 from dataclasses import asdict, dataclass
 
-import impls
-from impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, HyperParams
-
-from .data import TASKS
+from .. import impls
+from ..impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, HyperParams
 from .errors import UserError
+
+TASKS = {  # dataset -> task; the classification sets are built from the same two files
+    "red": "regression", "white": "regression", "color": "binary",
+    "red-quality-class": "multiclass", "white-quality-class": "multiclass",
+}
 
 DATASETS = tuple(TASKS)
 REGRESSION_DATASETS = tuple(d for d, task in TASKS.items() if task == "regression")
@@ -20,6 +24,17 @@ SCALINGS = ("standard", "minmax", "none", "sample-maxmin")
 STOPS = ("patience", "first-rise")  # see harness.train
 SPLITS = ("random", "grouped")  # see data.split
 DEVICES = impls.devices()  # every device some backend declares
+NETS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))  # the hidden layers of every speed study
+# The table's protocols: readings of the published code, as TrainConfig fields (docs/protocol.md);
+# everything else (split, per-sample SGD, L2) is identical
+PROTOCOLS = {
+    "modern": {"init": "auto", "scaling": "standard"},
+    "minmax-uniform": {"init": "uniform01", "scaling": "minmax"},
+    "article": {"init": "uniform01", "scaling": "none", "input_activation": True,
+                "grad_bug": True, "relu_grad0": 1.0, "stop": "first-rise"},
+}
+ALIASES = {"published": "minmax-uniform", "both": "modern,minmax-uniform", "all": ",".join(PROTOCOLS)}
+OVERRIDES = ("scaling", "split", "stop", "input_activation", "grad_bug", "relu_grad0")  # table's options over every protocol
 
 
 def parse_choices(text, name, allowed=None):

@@ -14,18 +14,19 @@ short-row cost shows - no loop remainder, no per-row overhead, no dependency cha
 short dot product, no activation - on a matrix as large as the net, so its weights sit in
 the same cache level. `measure_rates(n)` times the two loops (streaming forward, fused
 backward + update; a first-layer update costs about what the fused pass costs),
-`per_sample_bound(sizes, rates)` adds them up. `python -m ffnbench.bound --out results`
+`per_sample_bound(sizes, rates)` adds them up. `ffnbench bound --out results`
 writes the rates, the bound per net and the short-row micro-benchmarks to
 results/bound.csv and bound.md; `ffnbench compare` measures the rates again on its machine
 and prints every per-sample time as a % of the bound.
 """
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numba import njit, uint64
+
+from ..core.config import NETS
+from ..run import machine
 
 FLAGS = {"contract", "reassoc"}  # as the numba per-sample kernel
 ROW = 128  # doubles per row in the rate measurements: 16 AVX-512 registers
@@ -178,62 +179,23 @@ def batch_gemm_seconds(sizes, batch=256, repeat=7):
     return best
 
 
-NETS = ((10,), (50, 30, 20, 10, 5), (50, 100, 60, 30, 20, 10))
-
-
-def main(argv=None):
-    from .compare import limit_threads, measure_peak, peak_blas
-    from .fileio import atomic_write
-    import pandas as pd
-    p = argparse.ArgumentParser(prog="python -m ffnbench.bound", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="results", help="directory for bound.csv and bound.md")
-    p.add_argument("--inputs", type=int, default=11)
-    args = p.parse_args(argv)
-    out = Path(args.out)
-    with limit_threads(1):
-        peak = measure_peak()
+def measure(inputs, flops_per_weight):
+    """(one row per net of NETS: work, rates, bound, time at the matmul peak, batch-256
+    products' % of peak; the short-row rows; the peak in GFLOP/s), on one thread."""
+    with machine.limit_threads(1):
+        peak = machine.measure_peak()
         nets = []
         for hidden in NETS:
-            sizes = (args.inputs, *hidden, 1)
+            sizes = (inputs, *hidden, 1)
             w = work(sizes)
             rates = measure_rates(w["weights"])
             t = per_sample_bound(sizes, rates)
             gemm = batch_gemm_seconds(sizes)
-            nets.append({"hidden": "-".join(map(str, hidden)), **w, **{f"rate_{k}": v for k, v in rates.items()},
-                         "bound_us": 1e6 * t, "bound_gflops": 6 * w["weights"] / t / 1e9,
-                         "compute_bound_us": 1e6 * 6 * w["weights"] / (peak * 1e9),
-                         "gemm256_pct_peak": 100 * 6 * w["weights"] * 256 / gemm / 1e9 / peak})
+            flops = flops_per_weight * w["weights"]
+            nets.append({"hidden": "-".join(map(str, hidden)), **w,
+                         **{f"rate_{k}": v for k, v in rates.items()},
+                         "bound_us": 1e6 * t, "bound_gflops": flops / t / 1e9,
+                         "compute_bound_us": 1e6 * flops / (peak * 1e9),
+                         "gemm256_pct_peak": 100 * flops * 256 / gemm / 1e9 / peak})
         rows = short_rows()
-    nets, rows = pd.DataFrame(nets), pd.DataFrame(rows)
-    lines = ["# The per-sample bound on this machine", "",
-             f"Written by `python -m ffnbench.bound`; one thread; float64 matmul peak {peak:.1f} GFLOP/s"
-             + (f" with numpy's BLAS ({blas})" if (blas := peak_blas()) else "") + ".",
-             "See docs/speed.md for the model. Per sample and weight: 1 FMA forward, 1 FMA backward "
-             "(not in the first layer), 3 flops of update; 2 loads and 1 store of the weight. "
-             "The bound streams every weight once forward and once through the fused backward + "
-             "update at the rates measured on rows of 128 doubles over as many weights as the net "
-             "has; `6 W / peak` is the time at the matmul peak; the last column is the % of peak "
-             "that the three matrix products per layer of a batch of 256 reach alone (numpy's BLAS).", "",
-             "| hidden | weights | FMA fwd | FMA bwd | update flops | weight loads | stores | "
-             "fwd ns/w | bwd+upd ns/w | bound µs/sample | bound GFLOP/s | 6 W / peak µs | "
-             "batch-256 GEMMs alone, % peak |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.hidden} | {r.weights} | {r.fma_forward} | {r.fma_backward} | {r.flops_update} | "
-              f"{r.weight_loads} | {r.weight_stores} | {r.rate_forward_ns:.3f} | "
-              f"{r.rate_backward_update_ns:.3f} | {r.bound_us:.2f} | {r.bound_gflops:.1f} | "
-              f"{r.compute_bound_us:.2f} | {r.gemm256_pct_peak:.0f} |" for r in nets.itertuples()]
-    lines += ["", "Short rows (64 rows of each width, in L1): ns per row.", "",
-              "| width | fused backward + update | strictly ordered dot product |", "|---|---|---|"]
-    lines += [f"| {r.width} | {r.backward_update_ns_per_row:.2f} | {r.ordered_dot_ns_per_row:.2f} |"
-              for r in rows.itertuples()]
-    with atomic_write(out / "bound.csv") as f:
-        nets.assign(peak_gflops=peak).to_csv(f, index=False, float_format="%.6g")
-    with atomic_write(out / "bound_rows.csv") as f:
-        rows.to_csv(f, index=False, float_format="%.6g")
-    with atomic_write(out / "bound.md") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return pd.DataFrame(nets), pd.DataFrame(rows), peak

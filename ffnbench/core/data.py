@@ -10,22 +10,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import TASKS
 from .errors import UserError
 
 # the CSVs live in the repository's top-level datasets/; a wheel maps them into the package
-PACKAGED = next((d for d in (Path(__file__).parent / "datasets", Path(__file__).parents[1] / "datasets")
-                 if d.is_dir()), Path(__file__).parents[1] / "datasets")
+PACKAGED = next((d for d in (Path(__file__).parents[1] / "datasets", Path(__file__).parents[2] / "datasets")
+                 if d.is_dir()), Path(__file__).parents[2] / "datasets")
 FILES = {  # dataset -> (file name, sha256 of the original UCI file)
     "red": ("winequality-red.csv",
             "4a402cf041b025d4566d954c3b9ba8635a3a8a01e039005d97d6a710278cf05e"),
     "white": ("winequality-white.csv",
               "76c3f809815c17c07212622f776311faeb31e87610d52c26d87d6e361b169836"),
 }
-TASKS = {  # dataset -> task; the classification sets are built from the same two files
-    "red": "regression", "white": "regression", "color": "binary",
-    "red-quality-class": "multiclass", "white-quality-class": "multiclass",
-}
 N_COLUMNS = 12  # 11 physicochemical inputs + quality
+UCI_ROWS = {"red": 1599, "white": 4898}  # wines in each UCI file (pinned by its sha256)
 COLUMNS = ("fixed acidity", "volatile acidity", "citric acid", "residual sugar", "chlorides",
            "free sulfur dioxide", "total sulfur dioxide", "density", "pH", "sulphates",
            "alcohol", "quality")  # the UCI header, in its order: columns are read by position

@@ -5,9 +5,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-import impls
+from .. import impls
 
-from . import __version__, data, memory
+from .. import __version__
+from . import data, memory
 from .errors import UserError
 
 INIT_STREAM, ORDER_STREAM = 1, 2  # see data.SPLIT_STREAM

@@ -1,0 +1,72 @@
+"""`ffnbench compare`: per-epoch training time of every backend on the same work
+(studies/speed.py measures, report/compare.py renders)."""
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .. import impls
+from ..core import harness
+from ..core.config import NETS, REGRESSION_DATASETS, parse_batch_size, parse_choices, parse_hidden
+from ..core.errors import UserError
+from ..core.fileio import atomic_write, check_writable_dir, to_json
+from ..report import compare as report
+from ..run import machine
+from ..studies.speed import DEPTHS, WIDTHS, Case, environment, run_cases
+
+
+def main(args):
+    if args.backends is None:  # every backend that can run here; say which cannot
+        backends = tuple(n for n in impls.BACKENDS if not impls.unavailable(n))
+        for name in impls.BACKENDS:
+            if name not in backends:
+                print(f"ffnbench compare: leaving out {impls.unavailable(name)}", file=sys.stderr)
+    else:
+        backends = parse_choices(args.backends, "backends", tuple(impls.BACKENDS))
+    datasets = parse_choices(args.datasets, "datasets", REGRESSION_DATASETS)
+    batch_sizes = [parse_batch_size(b) for b in parse_choices(args.batch_sizes, "batch-sizes")]
+    archs = [parse_hidden(h) for h in args.hidden] if args.hidden else list(NETS)
+    for B in batch_sizes:
+        Case(backends[0], archs[0], datasets[0], B).config()  # validates before any timing
+    if args.repeat < 1 or args.threads < 1:
+        raise UserError("--repeat and --threads must be at least 1")
+    for name in backends:
+        harness.load_backend(Case(name, archs[0], datasets[0], 1).config())
+    out = Path(args.out)
+    if not out.is_dir():
+        raise UserError(f"--out {out}: directory does not exist")
+    for name in ("speed.csv", "speed_scaling.csv", "speed.md"):  # before the measurements
+        check_writable_dir(out / name, "--out")
+    say = (lambda c: None) if args.json else (lambda c: print(
+        f"  {c.backend:>6} {'-'.join(map(str, c.hidden)):>20} {c.dataset:>5} batch {c.batch_size}",
+        file=sys.stderr, flush=True))
+    with machine.limit_threads(args.threads):
+        peak = machine.measure_peak()
+        print(f"ffnbench compare: {args.threads} thread(s) for every engine; single-core float64 "
+              f"matmul peak {peak:.1f} GFLOP/s", file=sys.stderr)
+        df = run_cases(backends, archs, datasets, batch_sizes, args.repeat, peak, say)
+        scaling = None
+        if args.scaling:
+            parts = []
+            for sweep, sweep_archs in (("width", [(w,) for w in WIDTHS]),
+                                       ("depth", [(50,) * d for d in DEPTHS])):
+                s = run_cases(backends, sweep_archs, ["red"], [1], min(args.repeat, 3), peak, say)
+                parts.append(s.assign(sweep=sweep))
+            scaling = pd.concat(parts, ignore_index=True)
+    env = environment(args.threads, peak)
+    text = report.markdown(df, scaling, env)  # rendered before any file is written
+    with atomic_write(out / "speed.csv") as f:
+        df.to_csv(f, index=False, float_format="%.6g")
+    if scaling is not None:
+        with atomic_write(out / "speed_scaling.csv") as f:
+            scaling.to_csv(f, index=False, float_format="%.6g")
+    with atomic_write(out / "speed.md") as f:
+        f.write(text)
+    report.figures(df, scaling, out / "figures", f"{env['cpu']}, {args.threads} thread(s) per engine")
+    if args.json:
+        print(to_json({"environment": env, "rows": df.to_dict(orient="records"),
+                       "scaling": [] if scaling is None else scaling.to_dict(orient="records")}))
+    else:
+        print(text)
+    if not df["same_weights"].all():
+        raise UserError("backends did not end with the same weights: the speed comparison is void")

@@ -1,0 +1,37 @@
+"""`ffnbench duplicates`: the baselines and the best FFN of the `modern` protocol with the
+random split and with the grouped split (all copies of an identical wine in one part) ->
+OUT/duplicates.md, and the grouped table itself -> OUT/grouped/table.{csv,md}. The random-split
+runs come from the run cache when `ffnbench table` ran before.
+"""
+import sys
+from pathlib import Path
+
+from ..core.fileio import atomic_write, check_writable_dir
+from ..report import duplicates as report
+from ..report import table as table_report
+from ..run import executors
+from ..run.cache import Cache
+from ..studies.table import Spec, compute
+
+SEEDS = 5
+
+
+def main(args):
+    out = Path(args.out)
+    check_writable_dir(out / "duplicates.md", "--out")
+    cache = Cache(args.cache_dir)
+    engine, in_flight = executors.open_executor("local", args.jobs, log=sys.stderr)
+    tables = {}
+    try:
+        for split in ("random", "grouped"):
+            spec = Spec(protocols=("modern",), seeds=SEEDS,
+                        overrides=(("split", split),) if split == "grouped" else ())
+            tables[split], per_run, _ = compute(spec, engine, cache, in_flight, progress=False)
+            if split == "grouped":
+                table_report.write(out / "grouped", spec, tables[split], per_run)
+    finally:
+        executors.close_executor(engine)
+    text = report.markdown(tables, SEEDS)
+    with atomic_write(out / "duplicates.md") as f:
+        f.write(text)
+    print(f"wrote {out / 'duplicates.md'} and {out / 'grouped'}", file=sys.stderr)

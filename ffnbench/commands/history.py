@@ -1,0 +1,44 @@
+"""`ffnbench history`: figures of the asv results (results/asv) across commits; nothing is
+measured (studies/history.py reads, report/history.py draws)."""
+import math
+from pathlib import Path
+
+from ..core.config import parse_choices
+from ..core.errors import UserError
+from ..core.fileio import check_writable_dir, ensure_dir
+from ..report.history import FIGURES
+from ..studies.history import load_runs, param_combos, recorded_machines as recorded
+
+
+def draw(results_dir, out_dir, machine=None):
+    """Draw every figure the results allow, machines side by side ('a,b'; None: every machine
+    recorded); returns ({machine: runs}, the paths written)."""
+    if machine is None:
+        names = recorded(Path(results_dir)) if Path(results_dir).is_dir() else [None]
+        names = names or [None]  # None: load_runs says what is missing
+    else:
+        names = list(parse_choices(machine, "machine"))
+    machines = dict(load_runs(results_dir, name) for name in names)
+    for _, benchmark, _, required in FIGURES:
+        for name, runs in machines.items():
+            if required and not param_combos(runs, benchmark):
+                raise UserError(f"{results_dir}: no results of {benchmark} for machine '{name}'")
+    out_dir = Path(out_dir)
+    ensure_dir(out_dir, "--out")
+    for name, *_ in FIGURES:  # before drawing: a FIFO or a read-only directory is one line
+        check_writable_dir(out_dir / name, "--out")
+    written = []
+    for fname, benchmark, plot, _ in FIGURES:
+        if any(not math.isnan(v) for runs in machines.values() for run in runs
+               for v in run.results.get(benchmark, {}).values()):
+            written.append(plot(machines, out_dir / fname))
+    return machines, written
+
+
+def main(args):
+    machines, written = draw(args.results, args.out, args.machine)
+    for machine, runs in machines.items():
+        print(f"{len(runs)} commits of machine '{machine}' "
+              f"({runs[0].commit[:8]} .. {runs[-1].commit[:8]}):")
+    for path in written:
+        print(f"  wrote {path}")

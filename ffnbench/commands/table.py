@@ -1,0 +1,73 @@
+"""`ffnbench table`: the published wine-quality table rerun over seeds under one or more
+protocols, with the baselines on the same splits (studies/table.py computes, report/table.py
+writes)."""
+import sys
+import time
+from pathlib import Path
+
+from ..core import harness
+from ..core.config import ALIASES, OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, parse_choices
+from ..core.errors import UserError
+from ..core.fileio import check_dir_path, check_target
+from ..report import table as report
+from ..run import executors, grid
+from ..run.cache import Cache
+from ..studies.table import Spec, compute, load_settings
+
+
+def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True, log=sys.stderr,
+              executor="local", workers=None, scheduler=None):
+    """Run (or fetch from the cache) every run of `spec` on `executor` (local | dask, see
+    executors.open_executor); write OUT/table.csv, table.md, ablation.md and runs.csv."""
+    out = Path(out)
+    cache = Cache(cache_dir, fresh)
+    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, log)
+    where = f"{jobs or executors.default_jobs()} job(s)" if executor == "local" else "Dask"
+    n = len(spec.plan())
+    print(f"ffnbench table: {n} runs = {spec.describe()}; {where}", file=log)
+    t0 = time.perf_counter()
+    try:
+        table, per_run, n_cached = compute(spec, engine, cache, in_flight, progress)
+    finally:
+        executors.close_executor(engine)
+    with grid.report_writes(n, cache):
+        report.write(out, spec, table, per_run)
+    print(f"{n} runs: {n_cached} from the cache ({cache.root}), {n - n_cached} "
+          f"trained; wrote {out / 'table.csv'}, {out / 'runs.csv'} and {out / 'table.md'} in "
+          f"{time.perf_counter() - t0:.1f} s", file=log)
+    return table
+
+
+def spec_from_args(args):
+    """A validated Spec, or a UserError before anything is run or written."""
+    names = ALIASES.get(args.protocol, args.protocol)  # all, both, or a comma list
+    protocols = tuple(ALIASES.get(p, p) for p in parse_choices(names, "protocol", (*PROTOCOLS, "published")))
+    overrides = tuple((k, getattr(args, k)) for k in OVERRIDES if getattr(args, k, None) is not None)
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    executors.check_jobs(args.jobs)
+    numbers = [str(s.number) for s in load_settings()]
+    settings = () if args.settings is None else tuple(
+        int(x) for x in parse_choices(args.settings, "settings", numbers))
+    spec = Spec(protocols=tuple(dict.fromkeys(protocols)),
+                datasets=parse_choices(args.datasets, "datasets", REGRESSION_DATASETS), seeds=args.seeds,
+                backend=args.backend, epochs=args.epochs, patience=args.patience, settings=settings,
+                overrides=overrides)
+    # one run's config per protocol validates backend, epochs, patience and the overrides;
+    # load_backend: the engine is there
+    for protocol in spec.protocols:
+        harness.load_backend(spec.config(spec.chosen()[0], spec.datasets[0], protocol, 0))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {args.out}: not a directory")
+    check_dir_path(out, "--out")
+    for name in report.OUTPUTS:  # never replaced if not regular files
+        check_target(out / name, "--out")
+    check_dir_path(args.cache_dir, "--cache-dir")
+    return spec
+
+
+def main(args):
+    run_table(spec_from_args(args), out=args.out, cache_dir=args.cache_dir, fresh=args.fresh,
+              jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
+              workers=args.workers, scheduler=args.scheduler)

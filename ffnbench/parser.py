@@ -1,0 +1,306 @@
+"""The `ffnbench` command line's parser: every command's options, and nothing else. It
+imports only modules free of numpy and pandas (the backend registry, config, the cache's
+name), so `ffnbench --help` starts at once; the commands are imported when they run."""
+import argparse
+import textwrap
+
+from . import __version__
+from .core.config import (DATASETS, DEVICES, INITS, NETS, PROTOCOLS, REGRESSION_DATASETS, SCALINGS,
+                          SPLITS, STOPS, TASK_LOSSES, TrainConfig)
+from .impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, declarations
+from .run.cache import CACHE_DIR
+from .run.machine import default_jobs
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps prose, keeps the examples' lines; shows every real default a help text lacks."""
+
+    def _fill_text(self, text, width, indent):
+        return "\n".join(line if line.startswith(" ") or len(line) <= width else
+                         textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+                         for line in text.splitlines())
+
+    def _get_help_string(self, action):
+        help = action.help or ""
+        if "default" in help or action.default in (None, False, argparse.SUPPRESS) \
+                or not action.option_strings:
+            return help
+        return help + " (default %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line, without the usage block."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+DESCRIPTION = ("ffnbench: one feed-forward network trained by backpropagation in pure Python, "
+               "NumPy, Numba, PyTorch, JAX and C on the UCI wine data; same weights, how fast.")
+EXAMPLES = """examples:
+  ffnbench train --backend numba --dataset red       train one network, print its test error
+  ffnbench table --settings 7,8 --out build/try      reproduce two rows of the published table
+  ffnbench verify build/try results                  check them against the committed results
+  ffnbench compare --no-scaling                      time every backend on the same work
+  ffnbench history                                   draw the asv history (results/asv)
+'ffnbench COMMAND --help' describes each command."""
+
+
+def _or(names):
+    return " | ".join(names)
+
+
+def _add_train_options(p):
+    d = TrainConfig()
+    p.add_argument("--backend", default=d.backend, help=f"{_or(BACKENDS)} (default %(default)s)")
+    p.add_argument("--dataset", default=d.dataset,
+                   help=f"{_or(DATASETS)} (default %(default)s)")
+    p.add_argument("--hidden", default=",".join(map(str, d.hidden)),
+                   help="hidden layer sizes, comma-separated (default %(default)s)")
+    p.add_argument("--activation", default=d.activation, help=f"{_or(ACTIVATIONS)} (default %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    p.add_argument("--l2", type=float, default=d.l2, help="L2 penalty on weights (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="split, initial weights and order (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="stop after this many epochs without a better validation MSE (log-loss for "
+                        "classification) and restore the best weights; 0 = train exactly "
+                        "--epochs (default %(default)s)")
+    p.add_argument("--init", default=d.init,
+                   help=f"{_or(INITS)} (auto: Glorot for sigmoid/tanh, He for relu)")
+    p.add_argument("--scaling", default=d.scaling, help=f"{_or(SCALINGS)} (default %(default)s)")
+    p.add_argument("--device", default=d.device, help=f"{_or(DEVICES)} (default %(default)s); "
+                   + "; ".join(f"{dev}: {', '.join(n for n, dec in declarations().items() if dev in dec.devices)}"
+                               for dev in DEVICES if dev != "cpu"))
+    p.add_argument("--loss", default=None,
+                   help=" | ".join(f"{k} ({v} output)" for k, v in LOSSES.items()) + "; default per task: "
+                        + ", ".join(f"{t} {ls[0]}" for t, ls in TASK_LOSSES.items()))
+    p.add_argument("--optimizer", default=d.optimizer, help=f"{_or(OPTIMIZERS)} (default %(default)s)")
+    p.add_argument("--batch-size", default=str(d.batch_size),
+                   help="samples per update, or 'full' for full-batch gradient descent; "
+                        "1 = per-sample SGD as published (default %(default)s)")
+    p.add_argument("--beta1", type=float, default=d.beta1, help="Adam (default %(default)s)")
+    p.add_argument("--beta2", type=float, default=d.beta2, help="Adam (default %(default)s)")
+    p.add_argument("--eps", type=float, default=d.eps, help="Adam (default %(default)s)")
+    add_quirk_options(p, d)  # d: train's defaults are TrainConfig's
+    p.add_argument("--data-dir", default=None,
+                   help="read the wine CSVs from this directory (default: the copy installed "
+                        "with ffnbench)")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="accept CSVs whose sha256 differs from the UCI files (still validated)")
+
+
+def add_quirk_options(p, d=None):
+    """The printed article code's quirks (docs/protocol.md), for train and table; table
+    passes d=None: an option left unset keeps its protocol's choice."""
+    pick = (lambda v: None) if d is None else (lambda v: v)
+    default = "the protocol's" if d is None else "%(default)s"
+    d = d or TrainConfig()
+    p.add_argument("--stop", default=pick(d.stop), help=f"{_or(STOPS)}: first-rise stops at the "
+                   "first epoch whose validation error is not lower than the one before and keeps "
+                   f"its weights; --epochs stays a cap (default {default})")
+    p.add_argument("--split", default=pick(d.split), help=f"{_or(SPLITS)}: grouped keeps all copies "
+                   "of an identical wine (inputs and quality) in one part (default random)")
+    p.add_argument("--input-activation", action="store_true", default=pick(d.input_activation),
+                   help="apply the hidden activation to the input too: a(0) = f(x)")
+    p.add_argument("--grad-bug", action="store_true", default=pick(d.grad_bug),
+                   help="weight gradient from the layer input before its activation (x, z), "
+                        "as the printed code has it")
+    p.add_argument("--relu-grad0", type=float, default=pick(d.relu_grad0),
+                   help=f"relu'(0): 0 (autograd) or 1 (the printed code) (default {default})")
+
+
+def add_run_options(parser, cache_help):
+    """--jobs, --executor, --workers, --scheduler, --cache-dir, --fresh, --no-progress: the
+    same for every command that runs a grid; cache_help: what the cache holds, for --help."""
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"with --executor local: worker processes (default: the cores, "
+                             f"here {default_jobs()})")
+    parser.add_argument("--executor", default="local",
+                        help="local: a process pool of --jobs workers on this machine; dask: a "
+                             "Dask cluster, see --workers and --scheduler (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="with --executor dask: start a local Dask cluster of N single-"
+                             "threaded worker processes (default: the cores)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="with --executor dask: use the running cluster whose scheduler is "
+                             "at ADDRESS, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--cache-dir", default=CACHE_DIR, help=f"{cache_help} (default %(default)s)")
+    parser.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _table(sub):
+    p = sub.add_parser("table", help="reproduce the published wine-quality table (docs/protocol.md)",
+                       description="Train every setting of the published table on both wine "
+                                   "datasets over several seeds under one or more protocols; write "
+                                   "OUT/table.csv, OUT/table.md and, for several protocols, "
+                                   "OUT/ablation.md. Finished runs are cached, so "
+                                   "an interrupted run resumes where it stopped.",
+                       epilog="example (two rows of the table, then checked against the committed "
+                              "results):\n  ffnbench table --settings 7,8 --out build/try\n"
+                              "  ffnbench verify build/try results")
+    p.add_argument("--seeds", type=int, default=5, help="seeds (splits) per setting (default %(default)s)")
+    p.add_argument("--backend", default="numba",
+                   help=f"{' | '.join(BACKENDS)}; results are the same (default %(default)s)")
+    p.add_argument("--datasets", default=",".join(REGRESSION_DATASETS), help="comma-separated (default %(default)s)")
+    p.add_argument("--protocol", default="modern",
+                   help=f"{' | '.join(PROTOCOLS)}, a comma list of them, or all (default "
+                        "%(default)s; published = minmax-uniform, both = modern,minmax-uniform); "
+                        "see docs/protocol.md")
+    p.add_argument("--scaling", default=None,
+                   help=f"{' | '.join(SCALINGS)}: override every protocol's feature scaling")
+    p.add_argument("--settings", default=None,
+                   help="only these rows of the published table, e.g. 1,8 (default: all 15)")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="maximum epochs (default %(default)s)")
+    p.add_argument("--patience", type=int, default=TrainConfig.patience,
+                   help="early-stopping patience in epochs (default %(default)s)")
+    p.add_argument("--out", default="results",
+                   help="directory for table.csv, table.md and runs.csv (default %(default)s)")
+    add_run_options(p, "finished runs, one JSON file each")
+    p.set_defaults(command="table")
+    add_quirk_options(p)
+
+
+def _sweep(sub):
+    p = sub.add_parser("sweep", help="train every combination of a grid file's options over seeds",
+                       description="Train every combination of the train options in GRID.toml "
+                                   "(each a value or a list; seeds = N), on the local pool or a "
+                                   "Dask cluster; write OUT/runs.csv (and runs.parquet), "
+                                   "OUT/summary.md and figures. Finished runs are cached, so "
+                                   "an interrupted sweep resumes where it stopped.",
+                       epilog="examples:\n  ffnbench sweep sweeps/wine.toml --executor dask --workers 2\n"
+                              "  ffnbench sweep my.toml --executor dask --scheduler tcp://host:8786")
+    p.add_argument("grid", metavar="GRID.toml", help="the grid file (see docs/sweeps.md)")
+    p.add_argument("--out", default=None,
+                   help="directory for the results (default results/sweeps/<grid file name>)")
+    add_run_options(p, "finished runs, one JSON file each, shared with `ffnbench table`")
+    p.set_defaults(command="sweep")
+
+
+def _compare(sub):
+    p = sub.add_parser("compare", help="time every backend on the same training work",
+                       description="Train every backend from the same initial weights in the same "
+                                   "sample order, time its epochs (one thread per engine, after a "
+                                   "JIT warm-up), check that all end with the same weights, and "
+                                   "write OUT/speed.csv, speed.md and OUT/figures/speed_*.png.",
+                       epilog="example:\n  ffnbench compare --no-scaling --datasets white "
+                              "--out build/speed")
+    p.add_argument("--backends", default=None,
+                   help=f"comma-separated, of {', '.join(BACKENDS)} (default: all that can "
+                        "run here; those that cannot are named on stderr)")
+    p.add_argument("--hidden", action="append",
+                   help="an architecture, e.g. 50,30,20,10,5; repeat the option for several "
+                        "(default: " + " / ".join(",".join(map(str, h)) for h in NETS) + ")")
+    p.add_argument("--datasets", default="red,white", help="comma-separated (default %(default)s)")
+    p.add_argument("--batch-sizes", default="1,256",
+                   help="comma-separated; 1 = per-sample SGD, 'full' allowed (default %(default)s)")
+    p.add_argument("--repeat", type=int, default=5, help="timed epochs per case (default %(default)s)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for every engine, BLAS and torch (default %(default)s: per core)")
+    p.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the width/depth scaling study (default on)")
+    p.add_argument("--out", default="results",
+                   help="directory for speed.csv/.md and figures/ (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(command="compare")
+
+
+def _history(sub):
+    p = sub.add_parser("history", help="draw the asv history (speed and test error per commit)",
+                       description="Draw the asv results (speed and test error of every backend "
+                                   "across commits) as PNG figures; nothing is measured. Record "
+                                   "results first with asv (see docs/asv.md).",
+                       epilog="example:\n  ffnbench history --machine ffnbench-ref-2core "
+                              "--out build/figures")
+    p.add_argument("--results", default="results/asv", help="asv results directory (default %(default)s)")
+    p.add_argument("--out", default="results/figures", help="directory for the PNGs (default %(default)s)")
+    p.add_argument("--machine", help="whose results to draw, e.g. NAME or NAME1,NAME2 side by "
+                                     "side (default: every machine recorded, side by side)")
+    p.set_defaults(command="history")
+
+
+def _verify(sub):
+    p = sub.add_parser(
+        "verify", help="check freshly computed results against the committed ones",
+        description="Compare every CSV and markdown result file present in both directories: "
+                    "numbers must agree (to the 6 significant digits written), text must be "
+                    "equal, timings are shown side by side but never fail. Rows are matched by "
+                    "key, so a partial run is checked against just its rows. Exit status 0: "
+                    "everything in common matched; 1: a mismatch (the first cells are named); "
+                    "2: bad input.",
+        epilog="example:\n  ffnbench table --settings 7,8 --out build/try\n  "
+               "ffnbench verify build/try results")
+    p.add_argument("new", help="directory of freshly computed results, e.g. build/reproduce")
+    p.add_argument("committed", nargs="?", default="results",
+                   help="directory of the committed results (default %(default)s)")
+    p.add_argument("--timings", action="store_true",
+                   help="list every timing cell side by side (default: a median ratio per column)")
+    p.set_defaults(command="verify")
+
+
+def _bound(sub):
+    p = sub.add_parser("bound", help="measure the per-sample SGD bound on this machine",
+                       description="Measure the per-sample SGD bound of every speed net on this "
+                                   "machine (the work per sample at the rates one core reaches on "
+                                   "long rows, docs/speed.md) and the short-row micro-benchmarks; "
+                                   "write OUT/bound.csv, bound_rows.csv and bound.md. Needs numba.",
+                       epilog="example:\n  ffnbench bound --out build/bound")
+    p.add_argument("--out", default="results", help="directory for bound.csv, bound_rows.csv and bound.md")
+    p.add_argument("--inputs", type=int, default=11, help="input features of the nets")
+    p.set_defaults(command="bound")
+
+
+def _methods(sub):
+    p = sub.add_parser("methods", help="optimisers and classification over 5 seeds",
+                       description="Train the optimiser and classification study (Adam, mini-batch "
+                                   "and full-batch SGD, the color and quality-class tasks) over 5 "
+                                   "seeds each; write OUT/methods.csv and methods.md.",
+                       epilog="example:\n  ffnbench methods --out build/methods")
+    p.add_argument("--out", default="results", help="directory for methods.csv and methods.md")
+    p.add_argument("--backend", default="numba", help=f"{_or(BACKENDS)}; results are the same")
+    p.set_defaults(command="methods")
+
+
+def _duplicates(sub):
+    p = sub.add_parser("duplicates", help="how much the duplicate wines flatter each model",
+                       description="Run the `modern` table and its baselines with the random and "
+                                   "with the grouped split (every copy of an identical wine in one "
+                                   "part); write OUT/duplicates.md and the grouped table to "
+                                   "OUT/grouped/.",
+                       epilog="example:\n  ffnbench duplicates --out build/dup")
+    p.add_argument("--out", default="results", help="directory for duplicates.md and grouped/")
+    p.add_argument("--jobs", type=int, default=None,
+                   help=f"worker processes (default: the cores, here {default_jobs()})")
+    p.add_argument("--cache-dir", default=CACHE_DIR, help="finished runs, one JSON file each")
+    p.set_defaults(command="duplicates")
+
+
+def build_parser():
+    parser = Parser(prog="ffnbench", description=DESCRIPTION, epilog=EXAMPLES)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
+                                metavar="COMMAND")
+    p = sub.add_parser("train", help="train one network with one backend",
+                       description="Train one network with one backend on one wine dataset "
+                                   "(70/15/15 split, early stopping on the validation part) "
+                                   "and print its test metrics and timing.",
+                       epilog="example:\n  ffnbench train --backend numba --dataset red "
+                              "--hidden 50,30,20,10,5 --activation tanh --seeds 5")
+    _add_train_options(p)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="train with seeds --seed, --seed+1, ... and summarise the test metrics "
+                        "(mean ± sd over the runs that did not diverge)")
+    p.add_argument("--save-weights", metavar="FILE.npz",
+                   help="save the final weights (W1, b1, W2, ... as float64)")
+    p.set_defaults(command="train")
+    for add in (_table, _sweep, _compare, _bound, _history, _verify, _methods, _duplicates):
+        add(sub)
+    return parser
+
+

@@ -1,0 +1,131 @@
+"""Run many independent training runs through any Executor, with the on-disk run cache.
+
+A task is a TrainConfig (frozen, picklable); `worker_task` is the module-level function a
+worker calls. Every finished run is stored at once in the cache (cache.py), written
+atomically by the parent, so an interrupted grid (Ctrl-C, kill -9, a lost cluster) loses
+only the runs that were in flight.
+"""
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+from .. import __version__
+from ..core import data, harness
+from ..core.errors import UserError
+from .cache import cache_key, code_fingerprint, key_fields
+from .executors import engine_name, lost_errors, ProcessPool
+from .machine import one_thread_per_run, machine_info
+
+
+def run_task(config):
+    """Train one run in this process; the result dict plus its wall time `run_seconds`
+    (without importing the backend, which a worker does once)."""
+    harness.load_backend(config)
+    t0 = time.perf_counter()
+    result, _ = harness.train(config)
+    result["run_seconds"] = time.perf_counter() - t0
+    return result
+
+
+TIMING_KEYS = (*harness.TIMING_KEYS, "run_seconds")
+
+
+METADATA_KEYS = ("machine", "engine")  # where a run ran: not part of its numbers
+
+
+def worker_task(config):
+    """What an executor's worker runs: (version and code fingerprint of the code it ran, for
+    the client's check; the result of `run_task`, with the worker's `machine` and `engine`)."""
+    harness.load_backend(config)  # imports the engine first: its thread pools are limited too
+    one_thread_per_run()
+    result = run_task(config)
+    result.update(machine=machine_info(), engine=engine_name())
+    return (__version__, code_fingerprint(config.backend)), result
+
+
+def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", task=None):
+    """(results of `configs` in their order, how many came from `cache`): cached results
+    are reused, the others computed through `executor`.
+
+    At most `in_flight` tasks are submitted at a time (or `executor.threads()` x 2 when it
+    is a cluster whose size may change), so each finished run is cached before the next is
+    started (in-process) and Ctrl-C has little to cancel. `task` (default `worker_task`)
+    returns ((version, code fingerprint), result); a result made by other code than this
+    process's is refused. A lost worker or cluster is one UserError line: the finished runs
+    are in the cache, so the same command resumes.
+    """
+    task = task or worker_task
+    keys = [cache_key(c) for c in configs]
+    results = [cache.get(k, key_fields(c)) for k, c in zip(keys, configs)]
+    cache.report_invalid()
+    todo = [i for i, r in enumerate(results) if r is None]
+    todo.sort(key=lambda i: -_cost(configs[i]))  # longest first: fewer idle workers at the end
+    n_todo = len(todo)
+    bar = tqdm(total=len(configs), initial=len(configs) - n_todo, desc=desc, unit="run",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    running, lost = {}, lost_errors()
+    slots = getattr(executor, "threads", None)
+    try:
+        while todo or running:
+            limit = max(in_flight, 2 * slots()) if slots else in_flight
+            while todo and len(running) < limit:
+                i = todo.pop(0)
+                running[executor.submit(task, configs[i])] = i
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = running.pop(future)
+                try:
+                    code, results[i] = future.result()
+                except lost as e:
+                    what = ("a worker process died" if isinstance(e, BrokenProcessPool) else
+                            f"lost the Dask cluster or a worker ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else 'cancelled'})")
+                    raise UserError(f"{what}; run the same command again to resume from the "
+                                    "cache") from None
+                _check_code(code, configs[i], results[i])
+                cache.put(keys[i], key_fields(configs[i]), results[i])
+                bar.update(1)
+    except KeyboardInterrupt:
+        if isinstance(executor, ProcessPool):
+            executor.kill_workers()
+        raise
+    finally:
+        for future in running:
+            future.cancel()
+        bar.close()
+    return results, len(configs) - n_todo
+
+
+@contextmanager
+def report_writes(n_runs, cache):
+    """Writing a report after the runs: a failure is one line saying that every run is in
+    the cache, so the same command writes the report without training again."""
+    try:
+        yield
+    except UserError as e:
+        raise UserError(f"{e}; all {n_runs} runs are kept in the cache {cache.root}: "
+                        "run the same command again to write the report") from None
+
+
+def _check_code(code, config, result):
+    """Refuse a result computed by other ffnbench code than the client's (a stale worker)."""
+    ours = (__version__, code_fingerprint(config.backend))
+    if tuple(code) != ours:
+        host = result.get("machine", {}).get("host", "?")
+        raise UserError(f"worker on {host} runs other ffnbench code (version {code[0]}, sources "
+                        f"{code[1][:12]}) than this client (version {ours[0]}, sources "
+                        f"{ours[1][:12]}); install the same ffnbench on every worker and run "
+                        "the same command again (finished runs are kept)")
+
+
+def _cost(config):
+    """A run's relative cost per epoch: weights x training samples (for scheduling only)."""
+    sizes = (11, *config.hidden, 1)
+    colour = config.dataset.split("-")[0]  # red-quality-class: red's file; color: both files
+    n = data.UCI_ROWS.get(colour, sum(data.UCI_ROWS.values()))
+    return n * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+

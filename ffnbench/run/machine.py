@@ -1,0 +1,127 @@
+"""Facts about the machine a run or a measurement ran on, and its thread pools."""
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from functools import lru_cache
+
+from .. import impls
+
+
+def default_jobs():
+    """The CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@lru_cache(maxsize=None)
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, else what platform knows of it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine_info():
+    """Where a run ran: host, CPU, cores and the numeric libraries (BLAS via threadpoolctl)."""
+    from importlib.metadata import PackageNotFoundError, version
+    from threadpoolctl import threadpool_info
+
+    cpu = cpu_model()
+    libs = {}
+    for name in ("numpy", "numba", "torch"):
+        try:
+            libs[name] = version(name)
+        except PackageNotFoundError:
+            libs[name] = None
+    load_blas()
+    blas = sorted({f"{i.get('internal_api')} {i.get('version')} ({i.get('threading_layer', '?')})"
+                   for i in threadpool_info() if i.get("user_api") == "blas"})
+    return {"host": socket.gethostname(), "cpu_model": cpu, "cpu_cores": default_jobs(),
+            "python": platform.python_version(), **libs, "blas": "; ".join(blas) or None}
+
+
+def load_blas():
+    """Load numpy's BLAS and scipy's copy (numba's kernels call BLAS through it), so that
+    threadpoolctl sees, limits and reports both in every process alike."""
+    import numpy  # noqa: F401
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        pass
+
+
+def one_thread_per_run():
+    """A worker runs one training at a time per thread: BLAS and torch get one thread each,
+    so runs in flight never multiply the cores they use. Set for the whole process, before
+    every run (under a millisecond), so libraries loaded by an earlier run are covered too."""
+    from threadpoolctl import threadpool_limits
+    load_blas()
+    threadpool_limits(1)
+    if "torch" in sys.modules and sys.modules["torch"].get_num_threads() != 1:
+        sys.modules["torch"].set_num_threads(1)
+
+
+
+def limit_threads(n):
+    """One BLAS/torch thread pool size for every engine (the comparison is per core)."""
+    from threadpoolctl import threadpool_limits
+    load_blas()  # scipy's copy too (numba's BLAS): a library loaded later is not limited
+    limiter = threadpool_limits(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    if n == 1 and "XLA_FLAGS" not in os.environ:  # read when JAX first runs something
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return limiter
+
+
+def measure_peak(n=1024, repeat=5):
+    """GFLOP/s of a float64 n x n matmul, best of `repeat`, under the current thread limit."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    A, B = rng.random((n, n)), rng.random((n, n))
+    A @ B
+    best = min(_seconds(lambda: A @ B) for _ in range(repeat))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _seconds(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def peak_blas():
+    """numpy's BLAS as the peak's matmul ran it: library, version and the kernels it picked
+    (OpenBLAS picks by CPU unless OPENBLAS_CORETYPE says otherwise: AVX2 kernels run at half
+    the AVX-512 ones' rate, so the peak is the library's under these kernels, not the core's)."""
+    from threadpoolctl import threadpool_info
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    lib = next((i for i in libs if "numpy" in i.get("filepath", "")), libs[0] if libs else None)
+    if lib is None:
+        return None
+    forced = os.environ.get("OPENBLAS_CORETYPE") if lib.get("internal_api") == "openblas" else None
+    return (f"{lib.get('internal_api')} {lib.get('version')}, {lib.get('architecture')} kernels"
+            + (f" (OPENBLAS_CORETYPE={forced} in the environment)" if forced else ""))
+
+
+def cc_version():
+    """The C backend's compiler, first line of `cc --version`, or None."""
+    cc = impls.find_tool("cc")
+    try:
+        return subprocess.run([cc, "--version"], capture_output=True, text=True,
+                              timeout=60).stdout.splitlines()[0] if cc else None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+
+
+def gpu_name():
+    """The CUDA device torch sees, where torch is loaded and has one; else None."""
+    torch = sys.modules.get("torch")
+    return torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else None

@@ -1,0 +1,274 @@
+"""The published wine-quality table rerun over seeds under several protocols (readings of
+the published code, docs/protocol.md), next to a mean predictor, least squares and the strong
+baselines a practitioner would try first, on the same splits: the runs it needs, and the
+statistics and verdicts of table.csv and the ablation.
+
+Every run is a TrainConfig whose seed is the seed index, so all settings, all protocols
+and the baselines share the same split for a given seed: every comparison is paired.
+"""
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.config import OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, TrainConfig, parse_hidden
+from ..run import grid, runs
+from .baselines import baseline_runs, best_baselines
+
+REFERENCE = Path(__file__).parents[1] / "reference" / "seed_table.csv"  # the published table
+COLLAPSED = 0.01  # a run is collapsed when sd(test predictions) < COLLAPSED * sd(test y)
+ALPHA = 0.05  # paired t-test level for "distinguishably better than the mean predictor"
+PLAIN_REPRODUCED = r"reproduced($| \()"  # 'reproduced' or 'reproduced (5/5 diverged)'
+TIMING_COLUMNS = ("seconds_total", "seconds_per_epoch_median")
+PAIRED = ("mean", "ols", "best")  # paired differences: vs mean, OLS, the best baseline
+COLUMNS = [
+    "kind", "protocol", "dataset", "setting", "hidden", "activation", "lr", "l2",
+    "published_test_mse", "n_seeds", "n_diverged", "n_collapsed",
+    "test_mse_mean", "test_mse_sd", "test_mse_min", "test_mse_max",
+    "test_mse_mean_uncollapsed", "test_mse_median_uncollapsed", "verdict", "constant_level",
+    "test_mse_minus_mean_predictor",
+    *[f"vs_{b}_{c}" for b in PAIRED for c in ("diff", "diff_sd", "p")], "best_baseline",
+    "test_rmse_mean", "test_mae_mean", "test_mae_sd", "test_acc_0_5_mean", "test_acc_1_0_mean",
+    "val_mse_mean", "train_mse_mean", "epochs_median", "best_epoch_median",
+    *TIMING_COLUMNS, "backend", "max_epochs", "patience", "init", "scaling", "split", "stop",
+    "input_activation", "grad_bug", "relu_grad0",
+]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the published table."""
+
+    number: int  # 1-based row of seed_table.csv
+    hidden: tuple
+    activation: str
+    lr: float
+    l2: float
+    published: dict  # dataset -> published test MSE (nan: the run diverged)
+
+@functools.lru_cache
+def load_settings(path=REFERENCE):
+    df = pd.read_csv(path, dtype={"hidden_sizes": str})
+    return tuple(Setting(i + 1, parse_hidden(r.hidden_sizes), r.activation, float(r.learning_rate),
+                    float(r.l2), {"red": float(r.test_error_red), "white": float(r.test_error_white)})
+            for i, r in enumerate(df.itertuples(index=False)))
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one `ffnbench table` invocation computes."""
+
+    protocols: tuple = ("modern",)
+    datasets: tuple = REGRESSION_DATASETS
+    seeds: int = 5
+    backend: str = "numba"
+    epochs: int = TrainConfig.epochs
+    patience: int = TrainConfig.patience
+    settings: tuple = ()  # row numbers; () = all
+    overrides: tuple = ()  # ((TrainConfig field, value), ...) over every protocol's choice
+
+    def chosen(self):
+        rows = load_settings()
+        return [s for s in rows if not self.settings or s.number in self.settings]
+
+    def config(self, setting, dataset, protocol, seed):
+        return TrainConfig(backend=self.backend, dataset=dataset, hidden=setting.hidden,
+                           activation=setting.activation, lr=setting.lr, l2=setting.l2,
+                           seed=seed, epochs=self.epochs, patience=self.patience,
+                           **self.protocol(protocol))
+
+    def protocol(self, name):
+        """The TrainConfig fields protocol `name` sets, with the overrides applied."""
+        return {**PROTOCOLS[name], **dict(self.overrides)}
+
+    @property
+    def split(self):
+        return dict(self.overrides).get("split", "random")
+
+    def plan(self):
+        """[(protocol, setting, dataset, seed, TrainConfig)] for every run of the grid."""
+        return [(p, s, d, seed, self.config(s, d, p, seed)) for p in self.protocols
+                for s in self.chosen() for d in self.datasets for seed in range(self.seeds)]
+
+    def describe(self):
+        return (f"{len(self.chosen())} settings x {', '.join(self.datasets)} x {self.seeds} "
+                f"seed(s) x {' + '.join(self.protocols)} protocol; {self.backend} backend, "
+                f"at most {self.epochs} epochs, patience {self.patience}, {self.split} split"
+                + "".join(f", {k} {v}" for k, v in self.overrides if k != "split"))
+
+
+# --- aggregation ------------------------------------------------------------------------
+
+def runs_frame(plan, results):
+    """One row per run: the grid coordinates and the numbers of its result."""
+    keep = ("train_mse", "val_mse", "test_mse", "test_rmse", "test_mae", "test_acc_0_5",
+            "test_acc_1_0", "test_prediction_sd", "epochs_run", "best_epoch", "diverged",
+            "seconds_per_epoch", "run_seconds")
+    rows = [{"kind": "setting", "protocol": p, "setting": s.number, "dataset": d, "seed": seed,
+             **{k: r.get(k) for k in keep}} for (p, s, d, seed, _), r in zip(plan, results)]
+    df = pd.DataFrame(rows)
+    num = [k for k in keep if k != "diverged"]
+    df[num] = df[num].astype(float)  # None (a diverged run's metrics) -> NaN
+    return df
+
+
+def paired(diff):
+    """Mean and sd of per-seed differences and the two-sided paired t-test p-value
+    (nan with fewer than two pairs or no spread)."""
+    d = np.asarray(diff, dtype=float)
+    d = d[~np.isnan(d)]
+    if len(d) < 2:
+        return (float(d.mean()) if len(d) else np.nan), np.nan, np.nan
+    sd = float(d.std(ddof=1))
+    if sd <= 1e-12 * max(abs(float(d.mean())), 1e-300):  # no spread: the sign decides
+        return float(d.mean()), 0.0, (1.0 if d.mean() == 0 else 0.0)
+    from scipy.stats import ttest_1samp  # = ttest_rel on the pairs
+    return float(d.mean()), sd, float(ttest_1samp(d, 0.0).pvalue)
+
+
+def _summary(g):
+    """Statistics of one group of runs (one setting x dataset x protocol, or a baseline);
+    g carries the per-seed paired differences vs_mean, vs_ols, vs_best and test_y_sd."""
+    ok = g[~g["diverged"].astype(bool)]
+    t = ok["test_mse"]
+    collapsed = ok["test_prediction_sd"] < COLLAPSED * ok["test_y_sd"]
+    out = {"n_seeds": len(g), "n_diverged": int(len(g) - len(ok)), "n_collapsed": int(collapsed.sum()),
+           "test_mse_mean": t.mean(), "test_mse_sd": t.std(ddof=1),
+           "test_mse_min": t.min(), "test_mse_max": t.max(),
+           "test_mse_mean_uncollapsed": t[~collapsed].mean(),
+           "test_mse_median_uncollapsed": t[~collapsed].median(),
+           "test_rmse_mean": ok["test_rmse"].mean(), "test_mae_mean": ok["test_mae"].mean(),
+           "test_mae_sd": ok["test_mae"].std(ddof=1),
+           "test_acc_0_5_mean": ok["test_acc_0_5"].mean(),
+           "test_acc_1_0_mean": ok["test_acc_1_0"].mean(),
+           "val_mse_mean": ok["val_mse"].mean(), "train_mse_mean": ok["train_mse"].mean(),
+           "test_mse_minus_mean_predictor": ok["vs_mean"].mean()}
+    for b in PAIRED:
+        out[f"vs_{b}_diff"], out[f"vs_{b}_diff_sd"], out[f"vs_{b}_p"] = paired(ok[f"vs_{b}"])
+    # not distinguishably better than the mean: no lower on average, or not significantly
+    out["constant_level"] = bool(len(ok) == 0 or not (
+        out["vs_mean_diff"] < 0 and out["vs_mean_p"] < ALPHA))
+    out["_uncollapsed_range"] = (t[~collapsed].min(), t[~collapsed].max())
+    if "epochs_run" in g:
+        out.update(epochs_median=g["epochs_run"].median(), best_epoch_median=ok["best_epoch"].median(),
+                   seconds_total=g["run_seconds"].sum(),
+                   seconds_per_epoch_median=g["seconds_per_epoch"].median())
+    return out
+
+
+def verdict(published, st):
+    """The published value against our runs, in words a constant predictor cannot pass
+    unremarked: reproduced (inside our min-max and distinguishably better than the mean),
+    reproduced-at-constant-level (inside, but not better than predicting the mean, or
+    inside only thanks to collapsed runs), ours-lower/higher by x (distance from our range)."""
+    n, n_div = st["n_seeds"], st["n_diverged"]
+    if np.isnan(published):
+        if n_div == n:
+            return f"reproduced ({n_div}/{n} diverged)"
+        return f"partly ({n_div}/{n} diverged)" if n_div else "not-reproduced (no run diverged)"
+    lo, hi = st["test_mse_min"], st["test_mse_max"]
+    if np.isnan(lo):
+        return "not-comparable (every run diverged)"
+    if lo <= published <= hi:
+        ulo, uhi = st["_uncollapsed_range"]
+        honest = not st["constant_level"] and ulo <= published <= uhi
+        return "reproduced" if honest else "reproduced-at-constant-level"
+    return f"ours-lower by {published - hi:.3f}" if published > hi else f"ours-higher by {lo - published:.3f}"
+
+
+def _with_paired(df, baselines, best_name):
+    """df with per-seed differences of test MSE vs the mean predictor, least squares and
+    the best baseline (best_name: dataset -> name) on the same dataset and seed, and the
+    sd of the test targets (test_y_sd)."""
+    b = baselines.set_index(["setting", "dataset", "seed"])
+
+    def of(names, col="test_mse"):
+        return b[col].reindex(list(zip(names, df["dataset"], df["seed"]))).to_numpy()
+    t, n = df["test_mse"].to_numpy(), len(df)
+    return df.assign(vs_mean=t - of(["mean"] * n), vs_ols=t - of(["least squares"] * n),
+                     vs_best=t - of([best_name.get(d) for d in df["dataset"]]),
+                     test_y_sd=of(["mean"] * n, "test_y_sd"))
+
+
+def _protocol_columns(spec, protocol):
+    c = TrainConfig(**spec.protocol(protocol)).to_dict()
+    return {k: c[k] for k in ("init", *OVERRIDES)}
+
+
+def aggregate(spec, runs, baselines):
+    """The table.csv frame: one row per setting x dataset x protocol, then context rows."""
+    by_number = {s.number: s for s in spec.chosen()}
+    best_name = best_baselines(baselines)
+    runs, baselines = (_with_paired(df, baselines, best_name) for df in (runs, baselines))
+    rows = []
+    for (protocol, number, dataset), g in runs.groupby(["protocol", "setting", "dataset"], sort=False):
+        s, st = by_number[number], _summary(g)
+        rows.append({"kind": "setting", "protocol": protocol, "dataset": dataset,
+                     "setting": str(number), "hidden": ",".join(map(str, s.hidden)),
+                     "activation": s.activation, "lr": s.lr, "l2": s.l2,
+                     "published_test_mse": s.published[dataset], **st,
+                     "verdict": verdict(s.published[dataset], st), "best_baseline": best_name.get(dataset),
+                     "backend": spec.backend, "max_epochs": spec.epochs, "patience": spec.patience,
+                     **_protocol_columns(spec, protocol)})
+    table = pd.DataFrame(rows)
+    context = []
+    for (name, dataset), g in baselines.groupby(["setting", "dataset"], sort=False):
+        context.append({"kind": "baseline", "dataset": dataset, "setting": name, **_summary(g),
+                        "best_baseline": best_name.get(dataset), "split": spec.split})
+    for (protocol, dataset), g in table.groupby(["protocol", "dataset"], sort=False):
+        clean = g[g["n_diverged"] == 0]  # chosen on validation MSE, never on test MSE
+        if len(clean):
+            context.append({**clean.loc[clean["val_mse_mean"].idxmin()].to_dict(), "kind": "best",
+                            "published_test_mse": np.nan, "verdict": ""})
+    table = pd.concat([table, pd.DataFrame(context)], ignore_index=True).reindex(columns=COLUMNS)
+    rank = {"kind": ("setting", "best", "baseline"), "protocol": tuple(PROTOCOLS), "dataset": REGRESSION_DATASETS}
+    return table.sort_values(list(rank), key=lambda c: c.map({v: i for i, v in enumerate(rank[c.name])}),
+                             kind="stable", na_position="last").reset_index(drop=True)
+
+
+# --- the ablation: which reading of the published code comes closest -------------------
+
+def ablation(table):
+    """One row per published cell (setting x dataset): per protocol our mean test MSE, the
+    distance to the published value and the verdict; the closest protocol and whether any
+    reproduces the cell; the mean predictor's distance beside them. A published NaN is
+    matched by the share of diverged runs."""
+    settings = table[table["kind"] == "setting"]
+    mean = table[(table["kind"] == "baseline") & (table["setting"] == "mean")].set_index("dataset")
+    rows = []
+    for (number, dataset), g in settings.groupby(["setting", "dataset"], sort=False):
+        pub = g["published_test_mse"].iloc[0]
+        row = {"setting": number, "dataset": dataset, "hidden": g["hidden"].iloc[0],
+               "activation": g["activation"].iloc[0], "lr": g["lr"].iloc[0], "published": pub}
+        score = {}
+        for _, r in g.iterrows():
+            p = r["protocol"]
+            dist = (1.0 - r["n_diverged"] / r["n_seeds"]) if np.isnan(pub) else abs(r["test_mse_mean"] - pub)
+            row[f"{p}_ours"], row[f"{p}_diverged"] = r["test_mse_mean"], r["n_diverged"]
+            row[f"{p}_distance"], row[f"{p}_verdict"] = dist, r["verdict"]
+            score[p] = np.inf if np.isnan(dist) else dist
+        row["closest"] = min(score, key=score.get)
+        row["closest_distance"] = score[row["closest"]]
+        row["mean_predictor"] = mean.loc[dataset, "test_mse_mean"]
+        row["mean_predictor_distance"] = abs(row["mean_predictor"] - pub)  # nan for a NaN cell
+        row["reproduced_by"] = ",".join(p for p in score if str(row[f"{p}_verdict"]).startswith("reproduced"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+
+
+def compute(spec, executor, cache, in_flight=1, progress=True):
+    """Run (or fetch from `cache`) every run of `spec` through `executor`; returns (the
+    table.csv frame, the per-run runs.csv frame, how many runs came from the cache)."""
+    plan = spec.plan()
+    results, n_cached = grid.run_grid([c for *_, c in plan], executor, cache,
+                                      in_flight=in_flight, progress=progress, desc="table")
+    table = aggregate(spec, runs_frame(plan, results),
+                      baseline_runs(spec.datasets, spec.seeds, spec.split))
+    per_run = runs.frame([c for *_, c in plan], results)
+    per_run.insert(0, "setting", [s.number for _, s, *_ in plan])
+    per_run.insert(0, "protocol", [p for p, *_ in plan])
+    return table, per_run, n_cached
