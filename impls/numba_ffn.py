@@ -4,17 +4,20 @@ All weights and biases live in one float64 vector `theta`; layer l's W (row-majo
 (fan_out, fan_in)) starts at woff[l] and its b at boff[l]; predict's activations and
 pre-activations of all layers share flat buffers indexed by aoff. Per-sample SGD works on a
 padded, transposed copy of theta for the epoch (see _sgd_epoch).
-Kernels are module-level functions of arrays, scalars and small tuples (cache=True), so
-compiled code is reused across processes; the Python functions at the bottom adapt the
-backend contract to them. The tuples a kernel takes:
+Kernels are module-level functions of arrays, scalars and small named records (cache=True),
+so compiled code is reused across processes; the Python functions at the bottom adapt the
+backend contract to them. The records (NamedTuples, defined below: numba passes them as plain
+structs and kernels read them by field name, never by position) a kernel takes:
 
-    net   = (sizes, woff, boff, aoff)    int64 arrays: the layer layout
-    maths = (act, out, scale, l2, input_activation, grad_bug, relu_grad0)
-            act and out are the named codes below; scale = DELTA_SCALE[loss]
-    opt   = (kind, batch, lr, beta1, beta2, eps, t)   t: Adam's step count so far
+    net     = Net(sizes, woff, boff, aoff)        int64 arrays: the layer layout
+    maths   = Maths(activation, output, scale, l2, input_activation, grad_bug, relu_grad0)
+    opt     = Opt(optimizer, batch, lr, beta1, beta2, eps, t)   t: Adam's step count so far
+    moments = Moments(first, second)              Adam's running moments, updated in place
+    pnet    = Padded(sizes, widths, woff, boff, aoff)   the per-sample kernel's padded layout
 """
 from functools import partial
 from math import exp, sqrt
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import binding as llvm
@@ -34,6 +37,50 @@ SGD, ADAM = 0, 1  # optimisers
 ACTIVATION = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU}
 OUTPUT = {"mse": LINEAR, "bce": SIGMOID_OUT, "ce": SOFTMAX}
 OPTIMIZER = {"sgd": SGD, "adam": ADAM}
+
+
+# The kernels' records. Each field has one type whatever the run (from_numpy and train_epoch
+# convert: int, float, bool or an int64/uint64 array), so a kernel is compiled once per record
+# type, not again for an int where a float was before.
+class Net(NamedTuple):
+    """The layer layout of theta, all int64 arrays: sizes (L+1,) layer widths n_0..n_L; layer
+    l's W at woff[l], its b at boff[l]; layer l's part of a flat per-sample buffer at aoff[l]."""
+    sizes: np.ndarray
+    woff: np.ndarray
+    boff: np.ndarray
+    aoff: np.ndarray
+
+
+class Maths(NamedTuple):
+    """What the network computes: activation (SIGMOID, TANH, RELU), output (LINEAR,
+    SIGMOID_OUT, SOFTMAX), scale = DELTA_SCALE[loss], the l2 penalty and the printed code's
+    quirks."""
+    activation: int
+    output: int
+    scale: float
+    l2: float
+    input_activation: bool
+    grad_bug: bool
+    relu_grad0: float
+
+
+class Opt(NamedTuple):
+    """The mini-batch optimiser: optimizer (SGD, ADAM), samples per update, Adam's
+    parameters and t, its step count so far."""
+    optimizer: int
+    batch: int
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    t: int
+
+
+class Moments(NamedTuple):
+    """Adam's running moments of the gradient, float64 like theta: first (mean), second
+    (uncentred variance)."""
+    first: np.ndarray
+    second: np.ndarray
 # error_model="numpy": x / 0.0 gives inf or nan (a diverged run, which the harness records)
 # instead of a Python ZeroDivisionError check on every division, which keeps LLVM from
 # vectorising the loop around it. fastmath "contract": a multiply-add may be one FMA, rounded
@@ -138,8 +185,7 @@ def _output(z, out):
 @jit(inline="always")
 def _keeps_z(maths):
     """Whether the backward pass needs z(l) itself: the grad bug, or relu'(0) != 0."""
-    act, _, _, _, _, grad_bug, grad0 = maths
-    return grad_bug or (act == RELU and grad0 != 0.0)
+    return maths.grad_bug or (maths.activation == RELU and maths.relu_grad0 != 0.0)
 
 
 # The per-sample kernels index per-layer views (W = theta[...].reshape) with plain range
@@ -165,7 +211,7 @@ def _dot(row, a, n):
 @jit(inline="always")
 def _layer(theta, net, buf, l):
     """Views of layer l: W (n_l+1, n_l), b (n_l+1,), its input part and output part of buf."""
-    sizes, woff, boff, aoff = net
+    sizes, woff, boff, aoff = net.sizes, net.woff, net.boff, net.aoff
     nin, nout = sizes[l], sizes[l + 1]
     return (theta[woff[l]:boff[l]].reshape((nout, nin)), theta[boff[l]:boff[l] + nout],
             buf[aoff[l]:aoff[l] + nin], buf[aoff[l + 1]:aoff[l + 1] + nout])
@@ -174,22 +220,21 @@ def _layer(theta, net, buf, l):
 @jit(inline="always")
 def _part(buf, net, l):
     """Layer l's part of a flat per-sample buffer (a(l), z(l) or delta(l))."""
-    sizes, _, _, aoff = net
-    return buf[aoff[l]:aoff[l] + sizes[l]]
+    return buf[net.aoff[l]:net.aoff[l] + net.sizes[l]]
 
 
 @jit()
 def _forward(theta, net, A, Z, x, maths):
     """a(0) = x (f(x) with input_activation), then a(l) = f(W a(l-1) + b) layer by layer
     into the flat buffer A; Z gets u(0) = x and z(l) when _keeps_z(maths)."""
-    act, out, _, _, input_activation, _, _ = maths
+    act = maths.activation
     keep_z = _keeps_z(maths)
-    L = net[0].shape[0] - 1
+    L = net.sizes.shape[0] - 1
     a0 = _part(A, net, 0)
     a0[:] = x
     if keep_z:
         _part(Z, net, 0)[:] = x  # the raw input, even under input_activation
-    if input_activation:
+    if maths.input_activation:
         _activate(a0, 0, a0.shape[0], act)
     for l in range(L):
         W, b, a, z = _layer(theta, net, A, l)
@@ -199,13 +244,13 @@ def _forward(theta, net, A, Z, x, maths):
             if keep_z:
                 _part(Z, net, l + 1)[:] = z
             _activate(z, 0, z.shape[0], act)
-    _output(_part(A, net, L), out)
+    _output(_part(A, net, L), maths.output)
 
 
 @jit(inline="always")
 def _times_fprime(d, a, z, maths):
     """d <- d * f'(z) elementwise, one branch per layer, not per element."""
-    act, _, _, _, _, _, grad0 = maths
+    act, grad0 = maths.activation, maths.relu_grad0
     if act == RELU and grad0 != 0.0:
         for i in range(d.shape[0]):
             d[i] *= _relu_prime(z[i], grad0)
@@ -243,6 +288,17 @@ PAD = 8
 U0, U1, U2, U3, U4 = (np.uint64(k) for k in range(5))  # unsigned literals for indices
 
 
+class Padded(NamedTuple):
+    """The per-sample kernel's padded layout (_padded_layout), all uint64 arrays: real and
+    padded layer widths; where WT(l) (sizes[l] rows of widths[l+1]) and b(l) (widths[l+1])
+    start in the padded weights; layer l's part of a flat per-sample buffer (widths[l] long)."""
+    sizes: np.ndarray
+    widths: np.ndarray
+    woff: np.ndarray
+    boff: np.ndarray
+    aoff: np.ndarray
+
+
 @jit()
 def _aligned_zeros(n):
     """np.zeros(n) starting on a 64-byte boundary: with rows of whole AVX-512 registers
@@ -254,9 +310,9 @@ def _aligned_zeros(n):
 
 @jit()
 def _padded_layout(sizes):
-    """(n, p, wo, bo, ao), uint64: real and padded layer widths, where WT(l) (n_l rows of
-    p_l+1) and b(l) (p_l+1) start in the padded weights, and layer l's part of a flat
-    per-sample buffer (p_l long)."""
+    """Padded(sizes=n, widths=p, woff=wo, boff=bo, aoff=ao), uint64: real and padded layer
+    widths, where WT(l) (n_l rows of p_l+1) and b(l) (p_l+1) start in the padded weights, and
+    layer l's part of a flat per-sample buffer (p_l long)."""
     L = sizes.shape[0] - 1
     n = sizes.astype(np.uint64)
     p = ((n + np.uint64(PAD - 1)) // np.uint64(PAD)) * np.uint64(PAD)
@@ -268,14 +324,14 @@ def _padded_layout(sizes):
         k = bo[l] + p[l + 1]
     for l in range(L + 1):
         ao[l + 1] = ao[l] + p[l]
-    return n, p, wo, bo, ao
+    return Padded(n, p, wo, bo, ao)
 
 
 @jit()
 def _to_padded(theta, net, T, pnet, back):
     """T (zeroed) <- theta's W(l) transposed and b(l), padded; back: theta <- T instead."""
-    _, woff, boff, _ = net
-    n, p, wo, bo, _ = pnet
+    woff, boff = net.woff, net.boff
+    n, p, wo, bo = pnet.sizes, pnet.widths, pnet.woff, pnet.boff
     for l in range(n.shape[0] - 1):
         nin, nout, w, b = n[l], n[l + 1], np.uint64(woff[l]), np.uint64(boff[l])
         for j in range(nout):
@@ -300,16 +356,16 @@ def _fprime_at(A, Z, k, act, relu_z, grad0):
 def _forward_padded(T, pnet, A, Z, X, s, maths):
     """_forward of sample X[s] on the padded transposed weights T into padded A and Z (see
     above)."""
-    act, out, _, _, input_activation, _, _ = maths
+    act, out = maths.activation, maths.output
     keep_z = _keeps_z(maths)
-    n, p, wo, bo, ao = pnet
+    n, p, wo, bo, ao = pnet.sizes, pnet.widths, pnet.woff, pnet.boff, pnet.aoff
     L = n.shape[0] - 1
     for i in range(n[0]):
         A[i] = X[s, i]
     if keep_z:
         for i in range(n[0]):
             Z[i] = X[s, i]  # the raw input, even under input_activation
-    if input_activation:
+    if maths.input_activation:
         _activate(A, U0, n[0], act)
     for l in range(L):
         nin, width, ai, zo = n[l], p[l + 1], ao[l], ao[l + 1]
@@ -342,15 +398,15 @@ def _sgd_epoch(theta, net, X, Y, order, maths, lr):
     """Per-sample SGD over X[order] on padded transposed weights (see above), the backward
     pass fused with the update W <- W - lr (delta u^T + l2 W) = W (1 - lr l2) - (lr delta) u^T,
     where u = a(l-1), or x and z(l-1) under the grad bug."""
-    act, _, scale, l2, _, grad_bug, grad0 = maths
+    act, scale, grad0 = maths.activation, maths.scale, maths.relu_grad0
     relu_z = act == RELU and grad0 != 0.0  # relu'(z) needs z itself
-    pnet = _padded_layout(net[0])
-    n, p, wo, bo, ao = pnet
+    pnet = _padded_layout(net.sizes)
+    n, p, wo, bo, ao = pnet.sizes, pnet.widths, pnet.woff, pnet.boff, pnet.aoff
     L = n.shape[0] - 1
     T = _aligned_zeros(bo[L - 1] + p[L])
     A, Z, D = _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1])
-    U = Z if grad_bug else A  # what the weight gradient multiplies delta by
-    decay = 1.0 - lr * l2
+    U = Z if maths.grad_bug else A  # what the weight gradient multiplies delta by
+    decay = 1.0 - lr * maths.l2
     _to_padded(theta, net, T, pnet, False)
     for s in order:
         _forward_padded(T, pnet, A, Z, X, s, maths)
@@ -397,7 +453,7 @@ def _sgd_epoch(theta, net, X, Y, order, maths, lr):
 @jit(inline="always")
 def _weights(theta, net, l):
     """W(l+1) (n_l+1, n_l) and b(l+1) as views of a flat vector laid out like theta."""
-    sizes, woff, boff, _ = net
+    sizes, woff, boff = net.sizes, net.woff, net.boff
     return (theta[woff[l]:boff[l]].reshape((sizes[l + 1], sizes[l])),
             theta[boff[l]:boff[l] + sizes[l + 1]])
 
@@ -423,15 +479,15 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, work):
     quirks of maths). Matrix products go to BLAS; everything elementwise is one fused loop.
     Every array of a batch's size is a piece of work (_work_size long, made once per epoch):
     fresh arrays that large come from the system each time, with their page faults."""
-    act, out, scale, l2, input_activation, grad_bug, grad0 = maths
+    act, scale, l2, grad_bug = maths.activation, maths.scale, maths.l2, maths.grad_bug
     keep_z = _keeps_z(maths)
-    sizes = net[0]
+    sizes = net.sizes
     L = sizes.shape[0] - 1
     m = idx.shape[0]
     x = X[idx]  # (m, n_0)
     us = [x]  # u(l): x, then z(l) when keep_z
     a0 = x
-    if input_activation:
+    if maths.input_activation:
         a0 = x.copy()
         _activate(a0.reshape(-1), 0, a0.size, act)
     acts = [a0]  # a(l): (m, n_l)
@@ -448,7 +504,7 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, work):
                 us.append(z.copy())
             _activate(z.reshape(-1), 0, z.size, act)
         else:
-            _output(z, out)
+            _output(z, maths.output)
         acts.append(z)
     ping, pong = o, o + m * sizes.max()  # the two deltas, taking turns
     g_at = pong + m * sizes.max()
@@ -483,15 +539,15 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, work):
 
 @jit()
 def _batch_epoch(theta, net, X, Y, order, maths, opt, moments):
-    """Mini-batch SGD or Adam (torch.optim.Adam's arithmetic) over X[order]; moments =
-    (M, G), Adam's, updated in place. Returns Adam's step count after the epoch."""
-    kind, B, lr, b1, b2, eps, t = opt
-    M, G = moments
+    """Mini-batch SGD or Adam (torch.optim.Adam's arithmetic) over X[order]; moments, Adam's
+    M and G, are updated in place. Returns Adam's step count after the epoch."""
+    B, lr, b1, b2, eps, t = opt.batch, opt.lr, opt.beta1, opt.beta2, opt.eps, opt.t
+    M, G = moments.first, moments.second
     grad = np.empty_like(theta)
-    work = np.empty(_work_size(net[0], min(B, order.shape[0])))
+    work = np.empty(_work_size(net.sizes, min(B, order.shape[0])))
     for start in range(0, order.shape[0], B):
         _batch_gradient(theta, net, X, Y, order[start:start + B], maths, grad, work)
-        if kind == SGD:
+        if opt.optimizer == SGD:
             for k in range(theta.shape[0]):
                 theta[k] -= lr * grad[k]
         else:
@@ -508,7 +564,7 @@ def _batch_epoch(theta, net, X, Y, order, maths, opt, moments):
 
 @jit()
 def _predict(theta, net, A, Z, X, maths):
-    sizes = net[0]
+    sizes = net.sizes
     L = sizes.shape[0] - 1
     out = np.empty((X.shape[0], sizes[L]))
     for n in range(X.shape[0]):
@@ -526,17 +582,20 @@ def from_numpy(params, hp, device="cpu"):
         k += W.size + b.size
     theta = np.concatenate([np.concatenate([np.ravel(W), b]) for W, b in params])
     aoff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    net = (sizes, np.array(woff, dtype=np.int64), np.array(boff, dtype=np.int64), aoff)
-    maths = (ACTIVATION[hp.activation], OUTPUT[hp.loss], float(DELTA_SCALE[hp.loss]),
-             float(hp.l2), bool(hp.input_activation), bool(hp.grad_bug), float(hp.relu_grad0))
+    net = Net(sizes=sizes, woff=np.array(woff, dtype=np.int64),
+              boff=np.array(boff, dtype=np.int64), aoff=aoff)
+    maths = Maths(activation=ACTIVATION[hp.activation], output=OUTPUT[hp.loss],
+                  scale=float(DELTA_SCALE[hp.loss]), l2=float(hp.l2),
+                  input_activation=bool(hp.input_activation), grad_bug=bool(hp.grad_bug),
+                  relu_grad0=float(hp.relu_grad0))
     return {"hp": hp, "theta": theta.astype(np.float64), "net": net, "maths": maths,
             "bufs": (np.zeros(aoff[-1]), np.zeros(aoff[-1])),  # A, Z for predict
-            "moments": (np.zeros(k), np.zeros(k)), "t": 0}  # Adam's M, G and step count
+            "moments": Moments(np.zeros(k), np.zeros(k)), "t": 0}  # Adam's M, G and step count
 
 
 def to_numpy(state):
     return [tuple(a.copy() for a in _weights(state["theta"], state["net"], l))
-            for l in range(len(state["net"][0]) - 1)]
+            for l in range(len(state["net"].sizes) - 1)]
 
 
 def _compile_uninterleaved(kernel, args):
@@ -565,8 +624,8 @@ def train_epoch(state, X, Y, order):
         args = (state["theta"], state["net"], X, Y, order, state["maths"], float(hp.lr))
         _compile_uninterleaved(_sgd_epoch, args)(*args)
         return
-    opt = (OPTIMIZER[hp.optimizer], hp.batch(len(order)), float(hp.lr), float(hp.beta1),
-           float(hp.beta2), float(hp.eps), state["t"])
+    opt = Opt(optimizer=OPTIMIZER[hp.optimizer], batch=int(hp.batch(len(order))), lr=float(hp.lr),
+              beta1=float(hp.beta1), beta2=float(hp.beta2), eps=float(hp.eps), t=int(state["t"]))
     state["t"] = _batch_epoch(state["theta"], state["net"], X, Y, order, state["maths"], opt,
                               state["moments"])
 
@@ -580,7 +639,7 @@ def predict(state, X):
 def gradients(state, X, Y):
     grad = np.empty_like(state["theta"])
     _batch_gradient(state["theta"], state["net"], X, Y, np.arange(len(X)), state["maths"], grad,
-                    np.empty(_work_size(state["net"][0], len(X))))
+                    np.empty(_work_size(state["net"].sizes, len(X))))
     return to_numpy({**state, "theta": grad})
 
 
