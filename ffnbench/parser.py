@@ -114,6 +114,13 @@ def add_quirk_options(p, d=None):
                    help=f"relu'(0): 0 (autograd) or 1 (the printed code) (default {default})")
 
 
+def _command(sub, name, **kwargs):
+    """A subcommand's parser; cli imports ffnbench.commands.<name> when it runs."""
+    p = sub.add_parser(name, **kwargs)
+    p.set_defaults(command=name)
+    return p
+
+
 def add_run_options(parser, cache_help):
     """--jobs, --executor, --workers, --scheduler, --cache-dir, --fresh, --no-progress: the
     same for every command that runs a grid; cache_help: what the cache holds, for --help."""
@@ -135,15 +142,15 @@ def add_run_options(parser, cache_help):
 
 
 def _table(sub):
-    p = sub.add_parser("table", help="reproduce the published wine-quality table (docs/protocol.md)",
-                       description="Train every setting of the published table on both wine "
-                                   "datasets over several seeds under one or more protocols; write "
-                                   "OUT/table.csv, OUT/table.md and, for several protocols, "
-                                   "OUT/ablation.md. Finished runs are cached, so "
-                                   "an interrupted run resumes where it stopped.",
-                       epilog="example (two rows of the table, then checked against the committed "
-                              "results):\n  ffnbench table --settings 7,8 --out build/try\n"
-                              "  ffnbench verify build/try results")
+    p = _command(sub, "table", help="reproduce the published wine-quality table (docs/protocol.md)",
+                 description="Train every setting of the published table on both wine "
+                             "datasets over several seeds under one or more protocols; write "
+                             "OUT/table.csv, OUT/table.md and, for several protocols, "
+                             "OUT/ablation.md. Finished runs are cached, so "
+                             "an interrupted run resumes where it stopped.",
+                 epilog="example (two rows of the table, then checked against the committed "
+                        "results):\n  ffnbench table --settings 7,8 --out build/try\n"
+                        "  ffnbench verify build/try results")
     p.add_argument("--seeds", type=int, default=5, help="seeds (splits) per setting (default %(default)s)")
     p.add_argument("--backend", default="numba",
                    help=f"{' | '.join(BACKENDS)}; results are the same (default %(default)s)")
@@ -162,34 +169,32 @@ def _table(sub):
     p.add_argument("--out", default="results",
                    help="directory for table.csv, table.md and runs.csv (default %(default)s)")
     add_run_options(p, "finished runs, one JSON file each")
-    p.set_defaults(command="table")
     add_quirk_options(p)
 
 
 def _sweep(sub):
-    p = sub.add_parser("sweep", help="train every combination of a grid file's options over seeds",
-                       description="Train every combination of the train options in GRID.toml "
-                                   "(each a value or a list; seeds = N), on the local pool or a "
-                                   "Dask cluster; write OUT/runs.csv (and runs.parquet), "
-                                   "OUT/summary.md and figures. Finished runs are cached, so "
-                                   "an interrupted sweep resumes where it stopped.",
-                       epilog="examples:\n  ffnbench sweep sweeps/wine.toml --executor dask --workers 2\n"
-                              "  ffnbench sweep my.toml --executor dask --scheduler tcp://host:8786")
+    p = _command(sub, "sweep", help="train every combination of a grid file's options over seeds",
+                 description="Train every combination of the train options in GRID.toml "
+                             "(each a value or a list; seeds = N), on the local pool or a "
+                             "Dask cluster; write OUT/runs.csv (and runs.parquet), "
+                             "OUT/summary.md and figures. Finished runs are cached, so "
+                             "an interrupted sweep resumes where it stopped.",
+                 epilog="examples:\n  ffnbench sweep sweeps/wine.toml --executor dask --workers 2\n"
+                        "  ffnbench sweep my.toml --executor dask --scheduler tcp://host:8786")
     p.add_argument("grid", metavar="GRID.toml", help="the grid file (see docs/sweeps.md)")
     p.add_argument("--out", default=None,
                    help="directory for the results (default results/sweeps/<grid file name>)")
     add_run_options(p, "finished runs, one JSON file each, shared with `ffnbench table`")
-    p.set_defaults(command="sweep")
 
 
 def _compare(sub):
-    p = sub.add_parser("compare", help="time every backend on the same training work",
-                       description="Train every backend from the same initial weights in the same "
-                                   "sample order, time its epochs (one thread per engine, after a "
-                                   "JIT warm-up), check that all end with the same weights, and "
-                                   "write OUT/speed.csv, speed.md and OUT/figures/speed_*.png.",
-                       epilog="example:\n  ffnbench compare --no-scaling --datasets white "
-                              "--out build/speed")
+    p = _command(sub, "compare", help="time every backend on the same training work",
+                 description="Train every backend from the same initial weights in the same "
+                             "sample order, time its epochs (one thread per engine, after a "
+                             "JIT warm-up), check that all end with the same weights, and "
+                             "write OUT/speed.csv, speed.md and OUT/figures/speed_*.png.",
+                 epilog="example:\n  ffnbench compare --no-scaling --datasets white "
+                        "--out build/speed")
     p.add_argument("--backends", default=None,
                    help=f"comma-separated, of {', '.join(BACKENDS)} (default: all that can "
                         "run here; those that cannot are named on stderr)")
@@ -207,25 +212,23 @@ def _compare(sub):
     p.add_argument("--out", default="results",
                    help="directory for speed.csv/.md and figures/ (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
-    p.set_defaults(command="compare")
 
 
 def _history(sub):
-    p = sub.add_parser("history", help="draw the asv history (speed and test error per commit)",
-                       description="Draw the asv results (speed and test error of every backend "
-                                   "across commits) as PNG figures; nothing is measured. Record "
-                                   "results first with asv (see docs/asv.md).",
-                       epilog="example:\n  ffnbench history --machine ffnbench-ref-2core "
-                              "--out build/figures")
+    p = _command(sub, "history", help="draw the asv history (speed and test error per commit)",
+                 description="Draw the asv results (speed and test error of every backend "
+                             "across commits) as PNG figures; nothing is measured. Record "
+                             "results first with asv (see docs/asv.md).",
+                 epilog="example:\n  ffnbench history --machine ffnbench-ref-2core "
+                        "--out build/figures")
     p.add_argument("--results", default="results/asv", help="asv results directory (default %(default)s)")
     p.add_argument("--out", default="results/figures", help="directory for the PNGs (default %(default)s)")
     p.add_argument("--machine", help="whose results to draw, e.g. NAME or NAME1,NAME2 side by "
                                      "side (default: every machine recorded, side by side)")
-    p.set_defaults(command="history")
 
 
 def _verify(sub):
-    p = sub.add_parser(
+    p = _command(sub,
         "verify", help="check freshly computed results against the committed ones",
         description="Compare every CSV and markdown result file present in both directories: "
                     "numbers must agree (to the 6 significant digits written), text must be "
@@ -240,44 +243,40 @@ def _verify(sub):
                    help="directory of the committed results (default %(default)s)")
     p.add_argument("--timings", action="store_true",
                    help="list every timing cell side by side (default: a median ratio per column)")
-    p.set_defaults(command="verify")
 
 
 def _bound(sub):
-    p = sub.add_parser("bound", help="measure the per-sample SGD bound on this machine",
-                       description="Measure the per-sample SGD bound of every speed net on this "
-                                   "machine (the work per sample at the rates one core reaches on "
-                                   "long rows, docs/speed.md) and the short-row micro-benchmarks; "
-                                   "write OUT/bound.csv, bound_rows.csv and bound.md. Needs numba.",
-                       epilog="example:\n  ffnbench bound --out build/bound")
+    p = _command(sub, "bound", help="measure the per-sample SGD bound on this machine",
+                 description="Measure the per-sample SGD bound of every speed net on this "
+                             "machine (the work per sample at the rates one core reaches on "
+                             "long rows, docs/speed.md) and the short-row micro-benchmarks; "
+                             "write OUT/bound.csv, bound_rows.csv and bound.md. Needs numba.",
+                 epilog="example:\n  ffnbench bound --out build/bound")
     p.add_argument("--out", default="results", help="directory for bound.csv, bound_rows.csv and bound.md")
     p.add_argument("--inputs", type=int, default=11, help="input features of the nets")
-    p.set_defaults(command="bound")
 
 
 def _methods(sub):
-    p = sub.add_parser("methods", help="optimisers and classification over 5 seeds",
-                       description="Train the optimiser and classification study (Adam, mini-batch "
-                                   "and full-batch SGD, the color and quality-class tasks) over 5 "
-                                   "seeds each; write OUT/methods.csv and methods.md.",
-                       epilog="example:\n  ffnbench methods --out build/methods")
+    p = _command(sub, "methods", help="optimisers and classification over 5 seeds",
+                 description="Train the optimiser and classification study (Adam, mini-batch "
+                             "and full-batch SGD, the color and quality-class tasks) over 5 "
+                             "seeds each; write OUT/methods.csv and methods.md.",
+                 epilog="example:\n  ffnbench methods --out build/methods")
     p.add_argument("--out", default="results", help="directory for methods.csv and methods.md")
     p.add_argument("--backend", default="numba", help=f"{_or(BACKENDS)}; results are the same")
-    p.set_defaults(command="methods")
 
 
 def _duplicates(sub):
-    p = sub.add_parser("duplicates", help="how much the duplicate wines flatter each model",
-                       description="Run the `modern` table and its baselines with the random and "
-                                   "with the grouped split (every copy of an identical wine in one "
-                                   "part); write OUT/duplicates.md and the grouped table to "
-                                   "OUT/grouped/.",
-                       epilog="example:\n  ffnbench duplicates --out build/dup")
+    p = _command(sub, "duplicates", help="how much the duplicate wines flatter each model",
+                 description="Run the `modern` table and its baselines with the random and "
+                             "with the grouped split (every copy of an identical wine in one "
+                             "part); write OUT/duplicates.md and the grouped table to "
+                             "OUT/grouped/.",
+                 epilog="example:\n  ffnbench duplicates --out build/dup")
     p.add_argument("--out", default="results", help="directory for duplicates.md and grouped/")
     p.add_argument("--jobs", type=int, default=None,
                    help=f"worker processes (default: the cores, here {default_jobs()})")
     p.add_argument("--cache-dir", default=CACHE_DIR, help="finished runs, one JSON file each")
-    p.set_defaults(command="duplicates")
 
 
 def build_parser():
@@ -285,12 +284,12 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
                                 metavar="COMMAND")
-    p = sub.add_parser("train", help="train one network with one backend",
-                       description="Train one network with one backend on one wine dataset "
-                                   "(70/15/15 split, early stopping on the validation part) "
-                                   "and print its test metrics and timing.",
-                       epilog="example:\n  ffnbench train --backend numba --dataset red "
-                              "--hidden 50,30,20,10,5 --activation tanh --seeds 5")
+    p = _command(sub, "train", help="train one network with one backend",
+                 description="Train one network with one backend on one wine dataset "
+                             "(70/15/15 split, early stopping on the validation part) "
+                             "and print its test metrics and timing.",
+                 epilog="example:\n  ffnbench train --backend numba --dataset red "
+                        "--hidden 50,30,20,10,5 --activation tanh --seeds 5")
     _add_train_options(p)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--seeds", type=int, default=1,
@@ -298,7 +297,6 @@ def build_parser():
                         "(mean ± sd over the runs that did not diverge)")
     p.add_argument("--save-weights", metavar="FILE.npz",
                    help="save the final weights (W1, b1, W2, ... as float64)")
-    p.set_defaults(command="train")
     for add in (_table, _sweep, _compare, _bound, _history, _verify, _methods, _duplicates):
         add(sub)
     return parser
