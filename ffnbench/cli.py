@@ -9,7 +9,7 @@ import sys
 import warnings
 
 try:  # Ctrl-C during the imports is one line too
-    from .core.errors import UserError
+    from .core.errors import Terminated, UserError, clear_stops, stop
     from .parser import build_parser
 except KeyboardInterrupt:
     print("ffnbench: interrupted", file=sys.stderr)
@@ -26,12 +26,12 @@ def _warning_line(message, category, *_args, **_kw):
         print(f"ffnbench: warning: {message}", file=sys.stderr)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM: unwinds like Ctrl-C, so workers and their semaphores are cleaned up."""
-
-
 def _terminate(signum, frame):
-    raise Terminated()
+    stop(Terminated)
+
+
+def _interrupt(signum, frame):
+    stop(KeyboardInterrupt)
 
 
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
@@ -62,8 +62,11 @@ def main(argv=None):
         if sys.stdout is None:  # `>&-`: Python would drop every line printed, silently
             print("ffnbench: error: standard output is closed", file=sys.stderr)
             return 1
+        clear_stops()
         if as_command and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # the command
             signal.signal(signal.SIGTERM, _terminate)
+        if as_command and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _interrupt)
         try:
             command = importlib.import_module(f"{__package__}.commands.{args.command}")
             code = command.main(args)

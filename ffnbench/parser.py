@@ -135,10 +135,15 @@ def add_run_options(parser, cache_help):
                              "threaded worker processes (default: the cores)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="with --executor dask: use the running cluster whose scheduler is "
-                             "at ADDRESS, e.g. tcp://10.0.0.5:8786")
+                             "at ADDRESS, e.g. tcp://10.0.0.5:8786 (default: dask's configuration, "
+                             "e.g. DASK_SCHEDULER_ADDRESS; without one, a local cluster)")
+    parser.add_argument("--scheduler-file", default=None, metavar="FILE",
+                        help="with --executor dask: use the cluster whose scheduler wrote FILE "
+                             "(dask scheduler --scheduler-file FILE; dask-mpi, dask-jobqueue)")
     parser.add_argument("--cache-dir", default=CACHE_DIR, help=f"{cache_help} (default %(default)s)")
     parser.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it is drawn only when stderr is a terminal)")
 
 
 def _table(sub):
@@ -166,8 +171,9 @@ def _table(sub):
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="maximum epochs (default %(default)s)")
     p.add_argument("--patience", type=int, default=TrainConfig.patience,
                    help="early-stopping patience in epochs (default %(default)s)")
-    p.add_argument("--out", default="results",
-                   help="directory for table.csv, table.md and runs.csv (default %(default)s)")
+    p.add_argument("--out", default="build/table",
+                   help="directory for table.csv, table.md and runs.csv, made if missing "
+                        "(default %(default)s; `make results` writes results/)")
     add_run_options(p, "finished runs, one JSON file each")
     add_quirk_options(p)
 
@@ -183,7 +189,8 @@ def _sweep(sub):
                         "  ffnbench sweep my.toml --executor dask --scheduler tcp://host:8786")
     p.add_argument("grid", metavar="GRID.toml", help="the grid file (see docs/sweeps.md)")
     p.add_argument("--out", default=None,
-                   help="directory for the results (default results/sweeps/<grid file name>)")
+                   help="directory for the results, made if missing (default build/sweeps/<grid "
+                        "file name>; `make sweep` writes results/sweeps/)")
     add_run_options(p, "finished runs, one JSON file each, shared with `ffnbench table`")
 
 
@@ -209,8 +216,9 @@ def _compare(sub):
                    help="threads for every engine, BLAS and torch (default %(default)s: per core)")
     p.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the width/depth scaling study (default on)")
-    p.add_argument("--out", default="results",
-                   help="directory for speed.csv/.md and figures/ (default %(default)s)")
+    p.add_argument("--out", default="build/compare",
+                   help="directory for speed.csv/.md and figures/, made if missing (default "
+                        "%(default)s; `make results` writes results/)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
@@ -222,7 +230,9 @@ def _history(sub):
                  epilog="example:\n  ffnbench history --machine ffnbench-ref-2core "
                         "--out build/figures")
     p.add_argument("--results", default="results/asv", help="asv results directory (default %(default)s)")
-    p.add_argument("--out", default="results/figures", help="directory for the PNGs (default %(default)s)")
+    p.add_argument("--out", default="build/figures",
+                   help="directory for the PNGs, made if missing (default %(default)s; "
+                        "`make figures` writes results/figures/)")
     p.add_argument("--machine", help="whose results to draw, e.g. NAME or NAME1,NAME2 side by "
                                      "side (default: every machine recorded, side by side)")
 
@@ -243,6 +253,14 @@ def _verify(sub):
                    help="directory of the committed results (default %(default)s)")
     p.add_argument("--timings", action="store_true",
                    help="list every timing cell side by side (default: a median ratio per column)")
+    p.add_argument("--strict", action="store_true",
+                   help="a full rerun: every committed row of a CSV in common must be here too "
+                        "(make reproduce uses it)")
+    p.add_argument("--expect", metavar="FILES",
+                   help="comma-separated result files (paths under NEW) that must exist, e.g. "
+                        "table.csv,runs.csv")
+    p.add_argument("--json", action="store_true",
+                   help="print the verdicts as one JSON object instead of lines")
 
 
 def _bound(sub):
@@ -252,7 +270,8 @@ def _bound(sub):
                              "long rows, docs/speed.md) and the short-row micro-benchmarks; "
                              "write OUT/bound.csv, bound_rows.csv and bound.md. Needs numba.",
                  epilog="example:\n  ffnbench bound --out build/bound")
-    p.add_argument("--out", default="results", help="directory for bound.csv, bound_rows.csv and bound.md")
+    p.add_argument("--out", default="build/bound",
+                   help="directory for bound.csv, bound_rows.csv and bound.md, made if missing")
     p.add_argument("--inputs", type=int, default=11, help="input features of the nets")
 
 
@@ -262,7 +281,8 @@ def _methods(sub):
                              "and full-batch SGD, the color and quality-class tasks) over 5 "
                              "seeds each; write OUT/methods.csv and methods.md.",
                  epilog="example:\n  ffnbench methods --out build/methods")
-    p.add_argument("--out", default="results", help="directory for methods.csv and methods.md")
+    p.add_argument("--out", default="build/methods",
+                   help="directory for methods.csv and methods.md, made if missing")
     p.add_argument("--backend", default="numba", help=f"{_or(BACKENDS)}; results are the same")
 
 
@@ -273,7 +293,8 @@ def _duplicates(sub):
                              "part); write OUT/duplicates.md and the grouped table to "
                              "OUT/grouped/.",
                  epilog="example:\n  ffnbench duplicates --out build/dup")
-    p.add_argument("--out", default="results", help="directory for duplicates.md and grouped/")
+    p.add_argument("--out", default="build/duplicates",
+                   help="directory for duplicates.md and grouped/, made if missing")
     p.add_argument("--jobs", type=int, default=None,
                    help=f"worker processes (default: the cores, here {default_jobs()})")
     p.add_argument("--cache-dir", default=CACHE_DIR, help="finished runs, one JSON file each")

@@ -403,9 +403,9 @@ def test_history_with_a_damaged_file_draws_the_others(tmp_path, capsys):
 
 # --- class 6 and 9: signals ---------------------------------------------------------------------
 
-def _table(tmp_path, jobs="2"):
+def _table(tmp_path, jobs="2", epochs="4"):
     return _cmd("table", "--backend", "numpy", "--settings", "1,3,8", "--datasets", "red,white",
-                "--seeds", "3", "--epochs", "4", "--jobs", jobs, "--no-progress", "--out", str(tmp_path / "out"),
+                "--seeds", "3", "--epochs", epochs, "--patience", "0", "--jobs", jobs, "--no-progress", "--out", str(tmp_path / "out"),
                 "--cache-dir", str(tmp_path / "cache"))
 
 
@@ -441,18 +441,25 @@ def test_a_stopped_table_says_one_line_and_leaves_no_helper_noise(tmp_path, sig,
 
 
 def test_ctrl_c_while_the_pool_starts_is_one_line(tmp_path):
-    """Ctrl-C reaches the whole group while workers and the forkserver start: one line."""
+    """Ctrl-C reaches the whole group while workers and the forkserver start: one line. The
+    table is far longer than the test's pause (300 epochs, no early stop), so a loaded machine that delays
+    the test cannot let it finish before the signal."""
     import signal
+    import subprocess
     import time
-    proc = _start(_table(tmp_path))
+    proc = _start(_table(tmp_path, epochs="300"))
     deadline, seen = time.monotonic() + 60, False
     while not seen and time.monotonic() < deadline:
         seen = proc.stderr.readline().startswith("ffnbench table")
     assert seen  # the header line is printed just before the pool starts
     time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=90)
-    assert proc.returncode == 130 and err == "ffnbench: interrupted\n"
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"Ctrl-C did not stop the table within 90 s; stderr: {proc.communicate()[1]!r}")
+    assert proc.returncode == 130 and err == "ffnbench: interrupted\n", err
 
 
 def test_ctrl_c_during_the_imports_is_one_line():
@@ -510,7 +517,9 @@ def test_a_failing_cache_write_keeps_the_runs_before_it(tmp_path, capsys, monkey
     monkeypatch.setattr(Cache, "put", put)
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert one_line(err) and "cannot write (Disk quota exceeded)" in err
+    header, error = err.split("\n", 1)  # what it runs, then the one error line
+    assert header.startswith("ffnbench table: 3 runs")
+    assert one_line(error) and "cannot write (Disk quota exceeded)" in error
     assert len(list((tmp_path / "cache").glob("*.json"))) == 1 and not (tmp_path / "out").exists()
     monkeypatch.setattr(Cache, "put", real)
     assert cli.main(argv) == 0 and len(list((tmp_path / "cache").glob("*.json"))) == 3

@@ -125,7 +125,7 @@ def test_cli_writes_all_outputs(tmp_path, capsys):
     (["--batch-sizes", "0"], "--batch-size must be at least 1"),
     (["--hidden", "10,,5"], "empty layer size"),
     (["--repeat", "0"], "--repeat and --threads must be at least 1"),
-    (["--out", "/nonexistent/dir"], "does not exist"),
+    (["--out", "/dev/null/speed"], "is not a directory"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
     code = cli.main(["compare", "--out", str(tmp_path), *argv])
@@ -154,3 +154,12 @@ def test_every_backends_memory_is_checked_not_only_the_first(monkeypatch):
                                          {"train": 1119, "val": 239, "test": 241}))
     with pytest.raises(UserError, match="with python: training needs about"):
         speed.run_cases(["numpy", "python"], [(5,)], ["red"], [1], repeat=1, peak=1.0)
+
+
+def test_a_missing_out_directory_is_made(tmp_path, capsys):
+    out = tmp_path / "not" / "yet"
+    code = cli.main(["compare", "--backends", "numpy,python", "--hidden", "3", "--datasets", "red",
+                     "--batch-sizes", "1", "--repeat", "1", "--no-scaling", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0 and (out / "speed.csv").is_file() and (out / "speed.md").is_file()
+    assert f"wrote {out / 'speed.csv'}" in err  # it says where it wrote

@@ -132,3 +132,30 @@ def test_nothing_in_common_fails_and_bad_directories_are_one_line(tmp_path, caps
     assert cli.main(["verify", str(tmp_path / "nope"), str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a directory" in err
+
+
+def test_strict_demands_every_committed_row(trees, capsys):
+    new, ref = trees
+    df = pd.read_csv(new / "table.csv", dtype=str, keep_default_na=False)
+    df.drop(index=3).to_csv(new / "table.csv", index=False)  # one committed row lost
+    assert cli.main(["verify", str(new), str(ref)]) == 0  # a partial rerun may lack it
+    assert cli.main(["verify", "--strict", str(new), str(ref)]) == 1
+    assert "1 committed row(s) missing here" in capsys.readouterr().out
+
+
+def test_expect_fails_on_a_file_the_run_should_have_made(trees, capsys):
+    new, ref = trees
+    assert cli.main(["verify", "--expect", "table.csv", str(new), str(ref)]) == 0
+    code = cli.main(["verify", "--expect", "table.csv,methods.csv", str(new), str(ref)])
+    out = capsys.readouterr().out
+    assert code == 1 and "MISMATCH  methods.csv: expected from this run" in out
+
+
+def test_json_is_one_parsable_object(trees, capsys):
+    import json
+    new, ref = trees
+    _edit_csv(new / "table.csv", 0, "test_mse_mean", "9.99")
+    code = cli.main(["verify", "--json", str(new), str(ref)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["ok"] is False
+    assert {f["path"]: f["status"] for f in report["files"]}["table.csv"] == "MISMATCH"

@@ -1,8 +1,9 @@
 """`ffnbench bound`: the per-sample SGD bound on this machine and its micro-benchmarks
 (studies/bound.py) -> OUT/bound.csv, bound_rows.csv and bound.md."""
+import sys
 from pathlib import Path
 
-from ..core.fileio import atomic_write, check_writable_dir, ensure_dir
+from ..core.fileio import atomic_write, check_out_dir, ensure_dir
 from ..report import bound as report
 from ..run import machine
 from ..studies.speed import FLOPS_PER_WEIGHT
@@ -12,12 +13,11 @@ OUTPUTS = ("bound.csv", "bound_rows.csv", "bound.md")
 
 def main(args):
     out = Path(args.out)
-    ensure_dir(out, "--out")
-    for name in OUTPUTS:  # before the measurements
-        check_writable_dir(out / name, "--out")
+    check_out_dir(out, OUTPUTS)  # before the measurements
     from ..studies import bound  # numba's kernels: imported once the options are checked
     nets, rows, peak = bound.measure(args.inputs, FLOPS_PER_WEIGHT)
     text = report.markdown(nets, rows, peak, machine.peak_blas())
+    ensure_dir(out, "--out")
     with atomic_write(out / "bound.csv") as f:
         nets.assign(peak_gflops=peak).to_csv(f, index=False, float_format="%.6g")
     with atomic_write(out / "bound_rows.csv") as f:
@@ -25,3 +25,4 @@ def main(args):
     with atomic_write(out / "bound.md") as f:
         f.write(text)
     print(text)
+    print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}", file=sys.stderr)

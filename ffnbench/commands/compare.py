@@ -9,10 +9,12 @@ from .. import impls
 from ..core import harness
 from ..core.config import NETS, REGRESSION_DATASETS, parse_batch_size, parse_choices, parse_hidden
 from ..core.errors import UserError
-from ..core.fileio import atomic_write, check_writable_dir, to_json
+from ..core.fileio import atomic_write, check_out_dir, ensure_dir, to_json
 from ..report import compare as report
 from ..run import machine
 from ..studies.speed import DEPTHS, WIDTHS, Case, environment, run_cases
+
+OUTPUTS = ("speed.csv", "speed_scaling.csv", "speed.md")
 
 
 def main(args):
@@ -33,10 +35,7 @@ def main(args):
     for name in backends:
         harness.load_backend(Case(name, archs[0], datasets[0], 1).config())
     out = Path(args.out)
-    if not out.is_dir():
-        raise UserError(f"--out {out}: directory does not exist")
-    for name in ("speed.csv", "speed_scaling.csv", "speed.md"):  # before the measurements
-        check_writable_dir(out / name, "--out")
+    check_out_dir(out, OUTPUTS)  # before the measurements
     say = (lambda c: None) if args.json else (lambda c: print(
         f"  {c.backend:>6} {'-'.join(map(str, c.hidden)):>20} {c.dataset:>5} batch {c.batch_size}",
         file=sys.stderr, flush=True))
@@ -55,6 +54,7 @@ def main(args):
             scaling = pd.concat(parts, ignore_index=True)
     env = environment(args.threads, peak)
     text = report.markdown(df, scaling, env)  # rendered before any file is written
+    ensure_dir(out, "--out")
     with atomic_write(out / "speed.csv") as f:
         df.to_csv(f, index=False, float_format="%.6g")
     if scaling is not None:
@@ -62,11 +62,13 @@ def main(args):
             scaling.to_csv(f, index=False, float_format="%.6g")
     with atomic_write(out / "speed.md") as f:
         f.write(text)
-    report.figures(df, scaling, out / "figures", f"{env['cpu']}, {args.threads} thread(s) per engine")
+    figures = report.figures(df, scaling, out / "figures", f"{env['cpu']}, {args.threads} thread(s) per engine")
     if args.json:
         print(to_json({"environment": env, "rows": df.to_dict(orient="records"),
                        "scaling": [] if scaling is None else scaling.to_dict(orient="records")}))
     else:
         print(text)
+    written = [out / n for n in OUTPUTS if n != "speed_scaling.csv" or scaling is not None]
+    print(f"wrote {', '.join(map(str, [*written, *figures]))}", file=sys.stderr)
     if not df["same_weights"].all():
         raise UserError("backends did not end with the same weights: the speed comparison is void")

@@ -6,7 +6,7 @@ runs come from the run cache when `ffnbench table` ran before.
 import sys
 from pathlib import Path
 
-from ..core.fileio import atomic_write, check_writable_dir
+from ..core.fileio import atomic_write, check_out_dir, ensure_dir
 from ..report import duplicates as report
 from ..report import table as table_report
 from ..run import executors
@@ -18,7 +18,7 @@ SEEDS = 5
 
 def main(args):
     out = Path(args.out)
-    check_writable_dir(out / "duplicates.md", "--out")
+    check_out_dir(out, ("duplicates.md",))
     cache = Cache(args.cache_dir)
     engine, in_flight = executors.open_executor("local", args.jobs, log=sys.stderr)
     tables = {}
@@ -32,6 +32,7 @@ def main(args):
     finally:
         executors.close_executor(engine)
     text = report.markdown(tables, SEEDS)
+    ensure_dir(out, "--out")
     with atomic_write(out / "duplicates.md") as f:
         f.write(text)
     print(f"wrote {out / 'duplicates.md'} and {out / 'grouped'}", file=sys.stderr)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..core import harness
 from ..core.config import TrainConfig
-from ..core.fileio import atomic_write, check_writable_dir, ensure_dir
+from ..core.fileio import atomic_write, check_out_dir, ensure_dir
 from ..report import methods as report
 
 SEEDS = 5
@@ -37,9 +37,7 @@ ROWS = [  # (what, dataset, TrainConfig options)
 
 def main(args):
     out = Path(args.out)
-    ensure_dir(out, "--out")
-    for name in ("methods.csv", "methods.md"):  # before 50 runs, not after
-        check_writable_dir(out / name, "--out")
+    check_out_dir(out, ("methods.csv", "methods.md"))  # before 50 runs, not after
     rows = []
     for what, dataset, options in ROWS:
         config = TrainConfig(backend=args.backend, dataset=dataset, seed=0, **options)
@@ -51,6 +49,7 @@ def main(args):
         print(report.row_line(rows[-1]), file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
     text = report.markdown(rows, args.backend, SEEDS)
+    ensure_dir(out, "--out")
     with atomic_write(out / "methods.csv") as f:
         df.to_csv(f, index=False, float_format="%.6g")
     with atomic_write(out / "methods.md") as f:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..core.fileio import atomic_write, check_dir_path, check_target, ensure_dir
+from ..core.fileio import atomic_write, check_dir_path, check_out_dir, ensure_dir
 from ..report import sweep as report
 from ..run import executors, grid, runs
 from ..run.cache import Cache
@@ -17,12 +17,14 @@ OUTPUTS = ("runs.csv", "runs.parquet", "summary.md", "validation_curves.png", "t
 
 
 def run_sweep(g, configs, out, cache_dir, fresh=False, executor="local", jobs=None,
-              workers=None, scheduler=None, progress=True, log=sys.stderr, command=None):
+              workers=None, scheduler=None, progress=True, log=None, command=None,
+              scheduler_file=None):
     """Run (or fetch from the cache) every run of grid `g`; write runs.csv (+ .parquet),
     summary.md and figures into `out`. Returns the runs frame."""
+    log = log or sys.stderr  # at call time: the stderr of now, not of the import
     out = Path(out)
     cache = Cache(cache_dir, fresh)
-    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, log)
+    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, log, scheduler_file)
     print(f"ffnbench sweep: {len(configs)} runs = {g.describe()}", file=log)
     t0 = time.perf_counter()
     try:
@@ -49,14 +51,11 @@ def run_sweep(g, configs, out, cache_dir, fresh=False, executor="local", jobs=No
 
 def main(args):
     g, configs = load_grid(args.grid)
-    out = Path(args.out) if args.out else Path("results") / "sweeps" / g.path.stem
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: not a directory")
-    check_dir_path(out, "--out")
-    for name in OUTPUTS:  # never replaced if not regular files
-        check_target(out / name, "--out")
+    out = Path(args.out) if args.out else Path("build") / "sweeps" / g.path.stem
+    check_out_dir(out, OUTPUTS)
     check_dir_path(args.cache_dir, "--cache-dir")
     executors.check_jobs(args.jobs)
     run_sweep(g, configs, out, cache_dir=args.cache_dir, fresh=args.fresh, executor=args.executor,
               jobs=args.jobs, workers=args.workers, scheduler=args.scheduler,
-              progress=not args.no_progress, command=f"ffnbench sweep {args.grid}")
+              progress=not args.no_progress, command=f"ffnbench sweep {args.grid}",
+              scheduler_file=args.scheduler_file)

@@ -8,20 +8,21 @@ from pathlib import Path
 from ..core import harness
 from ..core.config import ALIASES, OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, parse_choices
 from ..core.errors import UserError
-from ..core.fileio import check_dir_path, check_target
+from ..core.fileio import check_dir_path, check_out_dir
 from ..report import table as report
 from ..run import executors, grid
 from ..run.cache import Cache
 from ..studies.table import Spec, compute, load_settings
 
 
-def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True, log=sys.stderr,
-              executor="local", workers=None, scheduler=None):
+def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True, log=None,
+              executor="local", workers=None, scheduler=None, scheduler_file=None):
     """Run (or fetch from the cache) every run of `spec` on `executor` (local | dask, see
     executors.open_executor); write OUT/table.csv, table.md, ablation.md and runs.csv."""
+    log = log or sys.stderr  # at call time: the stderr of now, not of the import
     out = Path(out)
     cache = Cache(cache_dir, fresh)
-    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, log)
+    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, log, scheduler_file)
     where = f"{jobs or executors.default_jobs()} job(s)" if executor == "local" else "Dask"
     n = len(spec.plan())
     print(f"ffnbench table: {n} runs = {spec.describe()}; {where}", file=log)
@@ -57,12 +58,7 @@ def spec_from_args(args):
     # load_backend: the engine is there
     for protocol in spec.protocols:
         harness.load_backend(spec.config(spec.chosen()[0], spec.datasets[0], protocol, 0))
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {args.out}: not a directory")
-    check_dir_path(out, "--out")
-    for name in report.OUTPUTS:  # never replaced if not regular files
-        check_target(out / name, "--out")
+    check_out_dir(args.out, report.OUTPUTS)
     check_dir_path(args.cache_dir, "--cache-dir")
     return spec
 
@@ -70,4 +66,4 @@ def spec_from_args(args):
 def main(args):
     run_table(spec_from_args(args), out=args.out, cache_dir=args.cache_dir, fresh=args.fresh,
               jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
-              workers=args.workers, scheduler=args.scheduler)
+              workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file)

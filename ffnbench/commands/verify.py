@@ -20,12 +20,13 @@ listed, not failed: a partial reproduction checks what it made.
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ..core.errors import UserError
+from ..core.fileio import to_json
 
 RTOL, ATOL = 1e-5, 1e-12  # one unit in the 6th significant digit of "%.6g"
 TIMING = re.compile(  # column names (lower case) of machine-dependent measurements
@@ -103,7 +104,8 @@ def _read_csv(path):
         raise UserError(f"{path}: not a readable CSV ({str(e).strip().splitlines()[0]})") from None
 
 
-def compare_csv(rel, new_path, ref_path):
+def compare_csv(rel, new_path, ref_path, complete=False):
+    """complete: every committed row must be here too (a full rerun), not just a subset."""
     new, ref = _read_csv(new_path), _read_csv(ref_path)
     v = Verdict(rel, "match")
     missing = [c for c in ref.columns if c not in new.columns]
@@ -140,6 +142,8 @@ def compare_csv(rel, new_path, ref_path):
                                     f"{r_ref[c] or '(empty)'} committed")
     if not pairs:
         v.mismatches.append("no row in common with the committed file")
+    elif complete and len(pairs) < len(ref):
+        v.mismatches.append(f"{len(ref) - len(pairs)} committed row(s) missing here (--strict)")
     v.detail = (f"{len(pairs)} of {len(ref)} committed rows, {checked} cells equal"
                 + (f", {len({c for _, c, *_ in v.timings})} timing column(s) not compared" if v.timings else "")
                 + v.detail)
@@ -193,8 +197,10 @@ def _files(root):
                 part.startswith(".") for part in p.relative_to(root).parts)}
 
 
-def verify(new_dir, ref_dir):
-    """A Verdict per result file of either tree, CSVs before the markdown derived from them."""
+def verify(new_dir, ref_dir, strict=False, expect=()):
+    """A Verdict per result file of either tree, CSVs before the markdown derived from them.
+    strict: a CSV in common must hold every committed row; expect: files (relative paths) the
+    new tree must have, each a MISMATCH where it is missing."""
     new_dir, ref_dir = Path(new_dir), Path(ref_dir)
     for d, what in ((new_dir, "NEW"), (ref_dir, "COMMITTED")):
         if not d.is_dir():
@@ -203,7 +209,7 @@ def verify(new_dir, ref_dir):
     verdicts = {}
     for rel in sorted(new & ref, key=lambda r: (r.endswith(".md"), r)):
         if rel.endswith(".csv"):
-            verdicts[rel] = compare_csv(rel, new_dir / rel, ref_dir / rel)
+            verdicts[rel] = compare_csv(rel, new_dir / rel, ref_dir / rel, complete=strict)
             continue
         source = rel[:-3] + ".csv"
         if source in verdicts:
@@ -216,6 +222,9 @@ def verify(new_dir, ref_dir):
         verdicts[rel] = Verdict(rel, "new", "no committed file of that name, not checked")
     for rel in sorted(ref - new):
         verdicts[rel] = Verdict(rel, "missing", "not made by this run, not checked")
+    for rel in expect:
+        if rel not in new:
+            verdicts[rel] = Verdict(rel, "MISMATCH", "expected from this run, but it is not there")
     return list(verdicts.values())
 
 
@@ -259,5 +268,18 @@ def report(verdicts, new_dir, ref_dir, timings=False, out=None):
 
 
 def main(args):
-    ok = report(verify(args.new, args.committed), args.new, args.committed, args.timings)
+    expect = () if args.expect is None else tuple(x.strip() for x in args.expect.split(",") if x.strip())
+    verdicts = verify(args.new, args.committed, args.strict, expect)
+    if args.json:
+        ok = passed(verdicts)
+        print(to_json({"new": str(args.new), "committed": str(args.committed), "ok": ok,
+                       "files": [asdict(v) for v in verdicts]}))
+    else:
+        ok = report(verdicts, args.new, args.committed, args.timings)
     return 0 if ok else 1
+
+
+def passed(verdicts):
+    """True if no file differs and at least one was checked."""
+    return not any(v.status == "MISMATCH" for v in verdicts) and any(
+        v.status in ("match", "derived") for v in verdicts)

@@ -58,6 +58,17 @@ def check_dir_path(path, option):
     probe_writable(p, f"{option} {path}")
 
 
+def check_out_dir(path, names, option="--out"):
+    """Before any work: directory `path` is there or can be made, and none of the files
+    `names` it will get exists as anything but a regular file (those are never replaced)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: not a directory")
+    check_dir_path(path, option)
+    for name in names:
+        check_target(path / name, option)
+
+
 def ensure_dir(path, option):
     """mkdir -p `path`, or one UserError line saying why it cannot be made."""
     try:

@@ -188,22 +188,28 @@ def lost_errors():
     return tuple(errors)
 
 
-def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=sys.stderr):
+def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=None,
+                  scheduler_file=None):
     """(executor, in_flight) for --executor `engine`: local = `make_executor(jobs)`;
-    dask = a client of the cluster at `scheduler`, or of a LocalCluster of `workers`
-    single-threaded worker processes that ffnbench starts (and the executor's shutdown
-    closes). in_flight: twice the workers' threads (runs queued while others finish)."""
+    dask = a client of the cluster at `scheduler` (else the one a `scheduler_file` names, as
+    dask-jobqueue and dask-mpi write it, else dask's own configuration: the
+    DASK_SCHEDULER_ADDRESS variable or `scheduler-address` in its config files), or of a
+    LocalCluster of `workers` single-threaded worker processes that ffnbench starts (and the
+    executor's shutdown closes). in_flight: twice the workers' threads (runs queued while
+    others finish)."""
+    log = log or sys.stderr  # at call time: the stderr of now, not of the import
     if engine == "local":
-        if workers is not None or scheduler is not None:
-            raise UserError("--workers and --scheduler need --executor dask")
+        if workers is not None or scheduler is not None or scheduler_file is not None:
+            raise UserError("--workers, --scheduler and --scheduler-file need --executor dask")
         jobs = jobs or default_jobs()
         return make_executor(jobs), 1 if jobs == 1 else 2 * jobs
     if engine != "dask":
         raise UserError(f"unknown --executor {engine!r} (choose from {', '.join(ENGINES)})")
     if jobs is not None:
         raise UserError("--jobs is for --executor local; with dask use --workers N or --scheduler")
-    if workers is not None and scheduler is not None:
-        raise UserError("--workers starts a local cluster, --scheduler joins one: give only one")
+    if sum(x is not None for x in (workers, scheduler, scheduler_file)) > 1:
+        raise UserError("--workers starts a local cluster, --scheduler and --scheduler-file join "
+                        "one: give only one")
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     try:
@@ -215,9 +221,18 @@ def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=s
     for name in ["distributed", *logging.root.manager.loggerDict]:  # the one line is ours
         if name.startswith("distributed"):  # (distributed sets levels on some children)
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    if scheduler_file is not None and not os.path.isfile(scheduler_file):
+        raise UserError(f"--scheduler-file {scheduler_file}: no such file (the scheduler writes "
+                        "it: dask scheduler --scheduler-file FILE)")
+    if scheduler is None and scheduler_file is None and workers is None:
+        import dask  # DASK_SCHEDULER_ADDRESS lands in dask's config as scheduler-address
+        scheduler = dask.config.get("scheduler-address", None)
     cluster = None
     try:  # LocalCluster: RuntimeError when its workers cannot start
-        if scheduler is None:
+        if scheduler_file is not None:
+            client = distributed.Client(scheduler_file=str(scheduler_file), timeout="20s")
+            scheduler = client.scheduler.address
+        elif scheduler is None:
             cluster = distributed.LocalCluster(n_workers=workers or default_jobs(),
                                                threads_per_worker=1, processes=True,
                                                dashboard_address=":0", silence_logs=logging.CRITICAL)
@@ -227,7 +242,9 @@ def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=s
     except (OSError, TimeoutError, RuntimeError, ValueError) as e:
         if cluster is not None:
             cluster.close()
-        where = f"the Dask scheduler at {scheduler}" if scheduler else "a local Dask cluster"
+        where = (f"the Dask scheduler at {scheduler}" if scheduler else
+                 f"the Dask scheduler of --scheduler-file {scheduler_file}" if scheduler_file else
+                 "a local Dask cluster")
         raise UserError(f"cannot connect to {where} ({str(e).splitlines()[0]})") from None
     executor = DaskExecutor(client, cluster)
     try:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..core import data, harness
-from ..core.errors import UserError
+from ..core.errors import UserError, check_stopped
 from .cache import cache_key, code_fingerprint, key_fields
 from .executors import engine_name, lost_errors, ProcessPool
 from .machine import one_thread_per_run, machine_info
@@ -66,7 +66,8 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", 
     todo.sort(key=lambda i: -_cost(configs[i]))  # longest first: fewer idle workers at the end
     n_todo = len(todo)
     bar = tqdm(total=len(configs), initial=len(configs) - n_todo, desc=desc, unit="run",
-               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+               file=sys.stderr, dynamic_ncols=True,
+               disable=None if progress else True)  # None: drawn only on a terminal
     running, lost = {}, lost_errors()
     slots = getattr(executor, "threads", None)
     try:
@@ -75,7 +76,10 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", 
             while todo and len(running) < limit:
                 i = todo.pop(0)
                 running[executor.submit(task, configs[i])] = i
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # a timeout, not a bare wait: a Ctrl-C whose exception was dropped (see
+            # errors.check_stopped) still ends the wait
+            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            check_stopped()
             for future in done:
                 i = running.pop(future)
                 try:
