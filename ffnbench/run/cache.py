@@ -16,13 +16,13 @@ from ..core.fileio import atomic_write, ensure_dir
 CACHE_DIR = ".cache/table"  # the default run cache, shared by table and sweep (same key, same run)
 # The sources that decide a run's numbers: their bytes are part of the cache key, so an
 # edited harness or backend never serves stale results while the version stays the same.
-_CODE = [Path(__file__).parents[1] / "core" / n for n in ("harness.py", "data.py", "config.py")]
+HARNESS_CODE = [Path(__file__).parents[1] / "core" / n for n in ("harness.py", "data.py", "config.py")]
 
 
 def code_files(backend):
     """The files whose bytes decide a run's numbers: the harness and the backend's
     declared sources (a C file or kernel module as well as its Python module)."""
-    return [*_CODE, *impls.source_paths(backend)]
+    return [*HARNESS_CODE, *impls.source_paths(backend)]
 
 
 @lru_cache(maxsize=None)  # once per process: the code it runs was imported once too
@@ -43,7 +43,12 @@ def key_fields(config, version=__version__, code=None):
 
 def cache_key(config, version=__version__, code=None):
     """sha256 of the canonical JSON of `key_fields`."""
-    canonical = json.dumps(key_fields(config, version, code), sort_keys=True, separators=(",", ":"))
+    return fields_key(key_fields(config, version, code))
+
+
+def fields_key(fields):
+    """The cache file name of an entry identified by `fields`: sha256 of their canonical JSON."""
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -67,18 +72,24 @@ RESULT_TYPES = {  # the keys a result must have (those its readers use), with th
 }
 
 
-def check_entry(entry, fields):
-    """The result in cache file `entry` (parsed JSON), or InvalidEntry saying why not:
-    wrong shape or types, made for another run than `fields`, or edited since stored."""
+def check_envelope(entry, fields):
+    """The result in cache file `entry` (parsed JSON) if it was stored for `fields` and not
+    edited since, else InvalidEntry saying why (any kind of entry: runs, baselines)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("result"), dict):
         raise InvalidEntry("not a cache entry (an object with a result)")
     stored = {k: entry.get(k) for k in fields}
     if stored != fields:
         diff = next(k for k in fields if stored[k] != fields[k])
         raise InvalidEntry(f"stored for another run ({diff} differs from the requested one)")
-    result = entry["result"]
-    if entry.get("sha256") != _digest(fields, result):
+    if entry.get("sha256") != _digest(fields, entry["result"]):
         raise InvalidEntry("its checksum does not match its content")
+    return entry["result"]
+
+
+def check_entry(entry, fields):
+    """The run result in cache file `entry`, or InvalidEntry saying why not: wrong shape or
+    types, made for another run than `fields`, or edited since stored."""
+    result = check_envelope(entry, fields)
     for k, t in RESULT_TYPES.items():
         if not isinstance(result.get(k), t) or (t is _NUMBER and isinstance(result[k], bool)):
             raise InvalidEntry(f"result field {k!r} is missing or of the wrong type")
@@ -89,10 +100,11 @@ def check_entry(entry, fields):
 
 class Cache:
     """One JSON file per finished run under `root`; `fresh` ignores (and overwrites) it.
-    An entry that fails `check_entry` is moved to root/invalid/ and counted in `invalid`."""
+    An entry that fails `check` (default `check_entry`, a run's) is moved to root/invalid/
+    and counted in `invalid`."""
 
-    def __init__(self, root, fresh=False):
-        self.root, self.fresh = Path(root), fresh
+    def __init__(self, root, fresh=False, check=check_entry):
+        self.root, self.fresh, self.check = Path(root), fresh, check
         self.invalid = []  # (file name, reason) of the entries set aside
 
     def path(self, key):
@@ -113,7 +125,7 @@ class Cache:
             entry = json.loads(path.read_text())
             if fields is None and isinstance(entry, dict):  # no run named: as stored
                 fields = {k: entry.get(k) for k in ("config", "backend", "version", "code")}
-            return check_entry(entry, fields)
+            return self.check(entry, fields)
         except (OSError, ValueError, RecursionError, InvalidEntry) as e:
             self._set_aside(path, e)
             return None

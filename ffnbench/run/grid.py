@@ -7,16 +7,18 @@ only the runs that were in flight.
 """
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from tqdm import tqdm
 
 from .. import __version__
 from ..core import data, harness
 from ..core.errors import UserError, check_stopped
-from .cache import cache_key, code_fingerprint, key_fields
+from .cache import code_fingerprint, fields_key, key_fields
 from .executors import engine_name, lost_errors, ProcessPool
 from .machine import one_thread_per_run, machine_info
 
@@ -47,9 +49,21 @@ def worker_task(config):
     return (__version__, code_fingerprint(config.backend)), result
 
 
-def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", task=None):
+@dataclass(frozen=True)
+class Kind:
+    """What run_grid needs to know of one kind of cached task (a training run, a baseline)."""
+
+    fields: Callable  # item -> what identifies its result (the cache key is their hash)
+    task: Callable  # item -> ((version, code fingerprint), result): what a worker runs
+    code: Callable  # item -> the (version, code fingerprint) this process would make it with
+    cost: Callable  # item -> its relative cost (the longest are started first)
+
+
+def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", task=None,
+             kind=None):
     """(results of `configs` in their order, how many came from `cache`): cached results
-    are reused, the others computed through `executor`.
+    are reused, the others computed through `executor`. `kind` (default RUNS: TrainConfigs)
+    says how its items are keyed, run and checked.
 
     At most `in_flight` tasks are submitted at a time (or `executor.threads()` x 2 when it
     is a cluster whose size may change), so each finished run is cached before the next is
@@ -58,12 +72,14 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", 
     process's is refused. A lost worker or cluster is one UserError line: the finished runs
     are in the cache, so the same command resumes.
     """
-    task = task or worker_task
-    keys = [cache_key(c) for c in configs]
-    results = [cache.get(k, key_fields(c)) for k, c in zip(keys, configs)]
+    kind = kind or RUNS
+    task = task or kind.task
+    fields = [kind.fields(c) for c in configs]
+    keys = [fields_key(f) for f in fields]
+    results = [cache.get(k, f) for k, f in zip(keys, fields)]
     cache.report_invalid()
     todo = [i for i, r in enumerate(results) if r is None]
-    todo.sort(key=lambda i: -_cost(configs[i]))  # longest first: fewer idle workers at the end
+    todo.sort(key=lambda i: -kind.cost(configs[i]))  # longest first: fewer idle workers at the end
     n_todo = len(todo)
     bar = tqdm(total=len(configs), initial=len(configs) - n_todo, desc=desc, unit="run",
                file=sys.stderr, dynamic_ncols=True,
@@ -90,8 +106,8 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", 
                             f"{str(e).splitlines()[0] if str(e) else 'cancelled'})")
                     raise UserError(f"{what}; run the same command again to resume from the "
                                     "cache") from None
-                _check_code(code, configs[i], results[i])
-                cache.put(keys[i], key_fields(configs[i]), results[i])
+                _check_code(code, kind.code(configs[i]), results[i])
+                cache.put(keys[i], fields[i], results[i])
                 bar.update(1)
     except KeyboardInterrupt:
         if isinstance(executor, ProcessPool):
@@ -115,10 +131,9 @@ def report_writes(n_runs, cache):
                         "run the same command again to write the report") from None
 
 
-def _check_code(code, config, result):
+def _check_code(code, ours, result):
     """Refuse a result computed by other ffnbench code than the client's (a stale worker)."""
-    ours = (__version__, code_fingerprint(config.backend))
-    if tuple(code) != ours:
+    if tuple(code) != tuple(ours):
         host = result.get("machine", {}).get("host", "?")
         raise UserError(f"worker on {host} runs other ffnbench code (version {code[0]}, sources "
                         f"{code[1][:12]}) than this client (version {ours[0]}, sources "
@@ -133,3 +148,7 @@ def _cost(config):
     n = data.UCI_ROWS.get(colour, sum(data.UCI_ROWS.values()))
     return n * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
+
+
+RUNS = Kind(fields=key_fields, task=worker_task, cost=_cost,
+            code=lambda config: (__version__, code_fingerprint(config.backend)))

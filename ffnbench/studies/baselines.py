@@ -1,13 +1,25 @@
 """The baselines of every table and sweep, on the same splits as the networks: the mean
 predictor, least squares and (with scikit-learn) a random forest, gradient boosting and an
-RBF SVR, each fitted on the training part and tuned on the validation part only."""
+RBF SVR, each fitted on the training part and tuned on the validation part only.
+
+They are deterministic, so `compute` caches them like runs (one entry per dataset, seed and
+split, keyed by the code and library versions that decide them) and fits the missing ones
+through the same executor as the runs."""
 import functools
+import hashlib
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..core import harness
+from .. import __version__
+from ..core import data, harness
 from ..core.config import TrainConfig
+from ..run import grid
+from ..run.cache import HARNESS_CODE, Cache, InvalidEntry, check_envelope
+from ..run.machine import machine_info
 
 
 def _ols(Xtr, ytr, Xva, yva):
@@ -82,3 +94,72 @@ def best_baselines(baselines):
     return {d: v.idxmin()[1] for d, v in val.groupby(level=0)}
 
 
+
+
+@dataclass(frozen=True)
+class Job:
+    """The baselines of one dataset, seed (split) and split kind: one cache entry."""
+
+    dataset: str
+    seed: int
+    split: str = "random"
+    strong: bool = True
+
+
+def _version(package):
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def fingerprint():
+    """sha256 of the code and the library versions that decide the baselines' numbers."""
+    h = hashlib.sha256()
+    for f in (Path(__file__), *HARNESS_CODE):
+        h.update(f.read_bytes())
+    h.update(repr([_version(p) for p in ("numpy", "scikit-learn")]).encode())
+    return h.hexdigest()
+
+
+def _fields(job):
+    names = [*BASELINES, *(strong_baselines() if job.strong else {})]
+    return {"baselines": {"dataset": job.dataset, "seed": job.seed, "split": job.split,
+                          "fits": names}, "version": __version__, "code": fingerprint()}
+
+
+def _task(job):
+    """What a worker runs: ((version, fingerprint), {"rows": [...], "machine": ...})."""
+    rows = _baseline_rows(job.dataset, job.seed, job.split, job.strong)
+    return (__version__, fingerprint()), {"rows": list(rows), "machine": machine_info()}
+
+
+KIND = grid.Kind(fields=_fields, task=_task, code=lambda job: (__version__, fingerprint()),
+                 cost=lambda job: data.UCI_ROWS.get(job.dataset, 0))
+
+_ROW_KEYS = ("kind", "setting", "dataset", "seed", "test_mse", "val_mse")
+
+
+def check_entry(entry, fields):
+    """The cached baselines of `fields`, or InvalidEntry (another job, edited, wrong shape)."""
+    result = check_envelope(entry, fields)
+    rows, job = result.get("rows"), fields["baselines"]
+    if (not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows)
+            or [r.get("setting") for r in rows] != job["fits"]):
+        raise InvalidEntry("not the rows of the baselines it names")
+    for r in rows:
+        if any(k not in r for k in _ROW_KEYS) or (r["dataset"], r["seed"]) != (job["dataset"], job["seed"]):
+            raise InvalidEntry("a baseline row lacks a field or belongs to another run")
+    return result
+
+
+def compute(datasets, seeds, split, executor, cache, in_flight=1, progress=True):
+    """`baseline_runs(datasets, seeds, split)`, each dataset and seed fetched from the
+    baselines' cache beside the run cache `cache` (cache.root/baselines) or fitted through
+    `executor` and stored there."""
+    jobs = [Job(d, s, split) for d in datasets for s in range(seeds)]
+    store = Cache(cache.root / "baselines", cache.fresh, check=check_entry)
+    results, _ = grid.run_grid(jobs, executor, store, in_flight=in_flight, progress=progress,
+                               desc="baselines", kind=KIND)
+    return pd.DataFrame([row for r in results for row in r["rows"]])

@@ -18,7 +18,7 @@ from ..core import data, harness
 from ..core.config import TASKS, TrainConfig, parse_hidden
 from ..core.errors import UserError
 from ..run import grid, runs
-from .baselines import baseline_runs
+from .baselines import compute as fit_baselines
 
 KEYS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
 SELECT = {  # task -> (validation criterion that picks the best, its test counterpart)
@@ -167,5 +167,6 @@ def compute(g, configs, executor, cache, in_flight=1, progress=True):
     baselines = None
     splits = g.axes.get("split", ["random"])
     if regression and g.axes.get("data_dir", [None]) == [None] and len(splits) == 1:
-        baselines = baseline_runs(regression, g.seeds, splits[0])
+        baselines = fit_baselines(regression, g.seeds, splits[0], executor, cache, in_flight,
+                                  progress)
     return df, results, n_cached, baselines

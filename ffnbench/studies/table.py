@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..core.config import OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, TrainConfig, parse_hidden
 from ..run import grid, runs
-from .baselines import baseline_runs, best_baselines
+from .baselines import best_baselines, compute as fit_baselines
 
 REFERENCE = Path(__file__).parents[1] / "reference" / "seed_table.csv"  # the published table
 COLLAPSED = 0.01  # a run is collapsed when sd(test predictions) < COLLAPSED * sd(test y)
@@ -267,7 +267,8 @@ def compute(spec, executor, cache, in_flight=1, progress=True):
     results, n_cached = grid.run_grid([c for *_, c in plan], executor, cache,
                                       in_flight=in_flight, progress=progress, desc="table")
     table = aggregate(spec, runs_frame(plan, results),
-                      baseline_runs(spec.datasets, spec.seeds, spec.split))
+                      fit_baselines(spec.datasets, spec.seeds, spec.split, executor, cache,
+                                    in_flight, progress))
     per_run = runs.frame([c for *_, c in plan], results)
     per_run.insert(0, "setting", [s.number for _, s, *_ in plan])
     per_run.insert(0, "protocol", [p for p, *_ in plan])
