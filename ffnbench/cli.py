@@ -10,6 +10,7 @@ import warnings
 
 try:  # Ctrl-C during the imports is one line too
     from .core.errors import Terminated, UserError, clear_stops, stop
+    from .core.log import configure as configure_log
     from .parser import build_parser
 except KeyboardInterrupt:
     print("ffnbench: interrupted", file=sys.stderr)
@@ -57,6 +58,7 @@ def main(argv=None):
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # usage errors (one line, see Parser) and --help
             return e.code
+        configure_log(getattr(args, "verbose", False) - getattr(args, "quiet", False))
         warnings.showwarning = _warning_line
         _WARNED.clear()  # once per command
         if sys.stdout is None:  # `>&-`: Python would drop every line printed, silently

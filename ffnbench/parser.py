@@ -5,8 +5,8 @@ import argparse
 import textwrap
 
 from . import __version__
-from .core.config import (DATASETS, DEVICES, INITS, NETS, PROTOCOLS, REGRESSION_DATASETS, SCALINGS,
-                          SPLITS, STOPS, TASK_LOSSES, TrainConfig)
+from .core.config import (DATASETS, DEVICES, EXECUTORS, INITS, NETS, PROTOCOLS, REGRESSION_DATASETS,
+                          RUN_LIMIT, SCALINGS, SPLITS, STOPS, TASK_LOSSES, TrainConfig)
 from .impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, declarations
 from .run.cache import CACHE_DIR
 from .run.machine import default_jobs
@@ -56,12 +56,12 @@ def _or(names):
 
 def _add_train_options(p):
     d = TrainConfig()
-    p.add_argument("--backend", default=d.backend, help=f"{_or(BACKENDS)} (default %(default)s)")
-    p.add_argument("--dataset", default=d.dataset,
-                   help=f"{_or(DATASETS)} (default %(default)s)")
+    p.add_argument("--backend", default=d.backend, choices=BACKENDS, help="(default %(default)s)")
+    p.add_argument("--dataset", default=d.dataset, choices=DATASETS, help="(default %(default)s)")
     p.add_argument("--hidden", default=",".join(map(str, d.hidden)),
                    help="hidden layer sizes, comma-separated (default %(default)s)")
-    p.add_argument("--activation", default=d.activation, help=f"{_or(ACTIVATIONS)} (default %(default)s)")
+    p.add_argument("--activation", default=d.activation, choices=ACTIVATIONS,
+                   help="(default %(default)s)")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
     p.add_argument("--l2", type=float, default=d.l2, help="L2 penalty on weights (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="split, initial weights and order (default %(default)s)")
@@ -70,16 +70,17 @@ def _add_train_options(p):
                    help="stop after this many epochs without a better validation MSE (log-loss for "
                         "classification) and restore the best weights; 0 = train exactly "
                         "--epochs (default %(default)s)")
-    p.add_argument("--init", default=d.init,
-                   help=f"{_or(INITS)} (auto: Glorot for sigmoid/tanh, He for relu)")
-    p.add_argument("--scaling", default=d.scaling, help=f"{_or(SCALINGS)} (default %(default)s)")
-    p.add_argument("--device", default=d.device, help=f"{_or(DEVICES)} (default %(default)s); "
+    p.add_argument("--init", default=d.init, choices=INITS,
+                   help="auto: Glorot for sigmoid/tanh, He for relu (default %(default)s)")
+    p.add_argument("--scaling", default=d.scaling, choices=SCALINGS, help="(default %(default)s)")
+    p.add_argument("--device", default=d.device, choices=DEVICES, help="(default %(default)s); "
                    + "; ".join(f"{dev}: {', '.join(n for n, dec in declarations().items() if dev in dec.devices)}"
                                for dev in DEVICES if dev != "cpu"))
-    p.add_argument("--loss", default=None,
+    p.add_argument("--loss", default=None, choices=LOSSES,
                    help=" | ".join(f"{k} ({v} output)" for k, v in LOSSES.items()) + "; default per task: "
                         + ", ".join(f"{t} {ls[0]}" for t, ls in TASK_LOSSES.items()))
-    p.add_argument("--optimizer", default=d.optimizer, help=f"{_or(OPTIMIZERS)} (default %(default)s)")
+    p.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS,
+                   help="(default %(default)s)")
     p.add_argument("--batch-size", default=str(d.batch_size),
                    help="samples per update, or 'full' for full-batch gradient descent; "
                         "1 = per-sample SGD as published (default %(default)s)")
@@ -100,10 +101,10 @@ def add_quirk_options(p, d=None):
     pick = (lambda v: None) if d is None else (lambda v: v)
     default = "the protocol's" if d is None else "%(default)s"
     d = d or TrainConfig()
-    p.add_argument("--stop", default=pick(d.stop), help=f"{_or(STOPS)}: first-rise stops at the "
+    p.add_argument("--stop", default=pick(d.stop), choices=STOPS, help="first-rise stops at the "
                    "first epoch whose validation error is not lower than the one before and keeps "
                    f"its weights; --epochs stays a cap (default {default})")
-    p.add_argument("--split", default=pick(d.split), help=f"{_or(SPLITS)}: grouped keeps all copies "
+    p.add_argument("--split", default=pick(d.split), choices=SPLITS, help="grouped keeps all copies "
                    "of an identical wine (inputs and quality) in one part (default random)")
     p.add_argument("--input-activation", action="store_true", default=pick(d.input_activation),
                    help="apply the hidden activation to the input too: a(0) = f(x)")
@@ -118,6 +119,11 @@ def _command(sub, name, **kwargs):
     """A subcommand's parser; cli imports ffnbench.commands.<name> when it runs."""
     p = sub.add_parser(name, **kwargs)
     p.set_defaults(command=name)
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="print only errors and warnings (no progress, no summary lines)")
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="print detail too: each finished run, Dask's worker events")
     return p
 
 
@@ -127,7 +133,7 @@ def add_run_options(parser, cache_help):
     parser.add_argument("--jobs", type=int, default=None,
                         help=f"with --executor local: worker processes (default: the cores, "
                              f"here {default_jobs()})")
-    parser.add_argument("--executor", default="local",
+    parser.add_argument("--executor", default="local", choices=EXECUTORS,
                         help="local: a process pool of --jobs workers on this machine; dask: a "
                              "Dask cluster, see --workers and --scheduler (default %(default)s)")
     parser.add_argument("--workers", type=int, default=None,
@@ -143,7 +149,11 @@ def add_run_options(parser, cache_help):
     parser.add_argument("--cache-dir", default=CACHE_DIR, help=f"{cache_help} (default %(default)s)")
     parser.add_argument("--fresh", action="store_true", help="ignore cached runs (and replace them)")
     parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar (it is drawn only when stderr is a terminal)")
+                        help="no progress (a bar on a terminal, else a line every 30 s)")
+    parser.add_argument("--yes", action="store_true",
+                        help=f"start even more than {RUN_LIMIT:,} runs (refused without it)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON on stdout (the files are written too)")
 
 
 def _table(sub):
@@ -157,8 +167,8 @@ def _table(sub):
                         "results):\n  ffnbench table --settings 7,8 --out build/try\n"
                         "  ffnbench verify build/try results")
     p.add_argument("--seeds", type=int, default=5, help="seeds (splits) per setting (default %(default)s)")
-    p.add_argument("--backend", default="numba",
-                   help=f"{' | '.join(BACKENDS)}; results are the same (default %(default)s)")
+    p.add_argument("--backend", default="numba", choices=BACKENDS,
+                   help="results are the same (default %(default)s)")
     p.add_argument("--datasets", default=",".join(REGRESSION_DATASETS), help="comma-separated (default %(default)s)")
     p.add_argument("--protocol", default="modern",
                    help=f"{' | '.join(PROTOCOLS)}, a comma list of them, or all (default "
@@ -283,7 +293,8 @@ def _methods(sub):
                  epilog="example:\n  ffnbench methods --out build/methods")
     p.add_argument("--out", default="build/methods",
                    help="directory for methods.csv and methods.md, made if missing")
-    p.add_argument("--backend", default="numba", help=f"{_or(BACKENDS)}; results are the same")
+    p.add_argument("--backend", default="numba", choices=BACKENDS,
+                   help="results are the same (default %(default)s)")
 
 
 def _duplicates(sub):

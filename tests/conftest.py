@@ -41,3 +41,31 @@ def disk_full_on(monkeypatch, module, name):
         return real(path, mode)
     monkeypatch.setattr(module, "atomic_write", failing)
     return lambda: monkeypatch.setattr(module, "atomic_write", real)
+
+
+@pytest.fixture(scope="session")
+def _baseline_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("baselines")
+
+
+@pytest.fixture(autouse=True)
+def shared_baselines(request, monkeypatch, _baseline_cache):
+    """Every test of a pytest worker reads and fills one baseline cache (they are deterministic
+    and keyed by what decides them), instead of fitting them again in each test's cache;
+    test_baseline_cache.py tests the per-cache store itself."""
+    if request.module.__name__.endswith("test_baseline_cache"):
+        return
+    from ffnbench.run.cache import Cache
+    from ffnbench.studies import baselines
+    monkeypatch.setattr(baselines, "store", lambda cache: Cache(_baseline_cache, cache.fresh,
+                                                                check=baselines.check_entry))
+
+
+@pytest.fixture(autouse=True)
+def quiet_log():
+    """cli.main configures the "ffnbench" logger for its command: undone after each test."""
+    yield
+    from ffnbench.core.log import LOG
+    for handler in list(LOG.handlers):
+        LOG.removeHandler(handler)
+    LOG.setLevel("NOTSET")

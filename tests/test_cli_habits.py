@@ -66,3 +66,64 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, monkeypatch, ca
                      "--backend", "numpy", "--jobs", "1", "--cache-dir", "cache"])
     err = capsys.readouterr().err
     assert code == 0 and "\r" not in err and "2 runs: 0 from the cache" in err
+
+
+TINY = ["table", "--settings", "7", "--datasets", "red", "--seeds", "2", "--epochs", "2",
+        "--backend", "numpy", "--jobs", "1", "--cache-dir", "cache"]
+
+
+def test_quiet_prints_nothing_but_errors_and_verbose_names_each_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*TINY, "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err == "" and (tmp_path / "build" / "table" / "table.csv").is_file()
+    assert cli.main([*TINY, "-v", "--fresh"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("ffnbench table: 2 runs")
+    assert [line.split(":")[0] for line in err if line.startswith("table ")] == ["table 1/2", "table 2/2"]
+    assert cli.main([*TINY, "-q", "--settings", "99"]) == 2  # an error is still one line
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_table_json_is_the_table(tmp_path, monkeypatch, capsys):
+    import json
+    import pandas as pd
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*TINY, "--json", "-q"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    written = pd.read_csv(tmp_path / "build" / "table" / "table.csv")
+    assert doc["out"] == "build/table" and len(doc["rows"]) == len(written)
+    assert [r["setting"] for r in doc["rows"]] == [str(s) for s in written["setting"]]
+
+
+def test_a_huge_grid_is_refused_before_a_run_is_made(tmp_path, monkeypatch, capsys):
+    """seeds = 10^8: refused from the counts alone (no config built), one line; --yes passes
+    the limit (checked here up to the first config it builds)."""
+    from ffnbench.core.config import RUN_LIMIT
+    from ffnbench.studies import sweep
+    grid = tmp_path / "huge.toml"
+    grid.write_text('backend = "numpy"\nlr = [0.01, 0.1]\nseeds = 100000000\n')
+    monkeypatch.setattr(sweep.Grid, "configs", lambda self: pytest.fail("configs were built"))
+    assert cli.main(["sweep", str(grid), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "200,000,000 runs" in err and f"{RUN_LIMIT:,}" in err
+    assert "--yes" in err and not (tmp_path / "o").exists()
+    assert cli.main(["table", "--seeds", "100000000", "--out", str(tmp_path / "o")]) == 2
+    assert "3,000,000,000 runs" in capsys.readouterr().err
+    monkeypatch.setattr(sweep.Grid, "configs", lambda self: (_ for _ in ()).throw(SystemExit(7)))
+    with pytest.raises(SystemExit):  # with --yes it goes on to make the runs
+        cli.main(["sweep", str(grid), "--yes", "--out", str(tmp_path / "o")])
+
+
+def test_progress_in_a_log_file_is_plain_lines_with_the_time_left(monkeypatch, capsys):
+    from ffnbench.core import log
+    from ffnbench.run import grid
+    log.configure(0)
+    times = iter([0.0, 40.0, 50.0, 80.0, 200.0])
+    monkeypatch.setattr(grid.time, "monotonic", lambda: next(times))
+    lines = grid._Lines("sweep", 10)
+    for done in (2, 3, 4, 10):  # at 40 s: 2 trained, 8 to go; 50 s: < 30 s since; 80 s: 4 done
+        lines.update(done, cached=0)
+    err = capsys.readouterr().err
+    assert err == ("sweep: 2/10 runs, 40 s so far, ~3 min left\n"
+                   "sweep: 4/10 runs, 80 s so far, ~2 min left\n")

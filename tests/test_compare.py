@@ -1,4 +1,6 @@
 """`ffnbench compare`: same work, same weights, honest arithmetic; never asserts on time."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,6 +117,9 @@ def test_cli_writes_all_outputs(tmp_path, capsys):
     assert list(df["backend"]) == ["numpy", "numba"] and df["same_weights"].all()
     assert "single-core float64 peak" in (tmp_path / "speed.md").read_text().lower()
     assert (tmp_path / "figures" / "speed_backends.png").stat().st_size > 1000
+    err = capsys.readouterr().err  # a numbered line per case, the time left from the second on
+    cases = [line.split("]")[0].strip() for line in err.splitlines() if line.strip().startswith("[")]
+    assert len(cases) == 2 and cases[0] == "[1/2" and re.fullmatch(r"\[2/2, ~\d+ s left", cases[1]), err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -27,7 +27,7 @@ def test_dask_scheduler_address_is_used(cluster, monkeypatch):
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
     dask.config.refresh()
     try:
-        executor, _ = executors.open_executor("dask", log=open("/dev/null", "w"))
+        executor, _ = executors.open_executor("dask")
         assert _address(executor) == cluster.scheduler_address
     finally:
         monkeypatch.delenv("DASK_SCHEDULER_ADDRESS")
@@ -38,7 +38,7 @@ def test_scheduler_file_is_used(cluster, tmp_path):
     path = tmp_path / "scheduler.json"
     with distributed.Client(cluster) as c:
         c.write_scheduler_file(str(path))
-    executor, _ = executors.open_executor("dask", scheduler_file=path, log=open("/dev/null", "w"))
+    executor, _ = executors.open_executor("dask", scheduler_file=path)
     assert _address(executor) == cluster.scheduler_address
 
 

@@ -3,6 +3,7 @@ changes nothing, the table on Dask is the same table, worker code is checked, an
 files are one line before any run."""
 import functools
 import os
+import re
 import signal
 import sys
 from concurrent.futures import Executor, Future
@@ -110,11 +111,13 @@ def _numbers(results):
             for r in results]
 
 
-def test_a_killed_worker_is_retried_and_changes_nothing(tmp_path, cluster):
+def test_a_killed_worker_is_retried_and_changes_nothing(tmp_path, cluster, capsys):
+    """...and is one line on stderr, saying how many runs go to other workers."""
+    from ffnbench.core import log
+    log.configure(0)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     marker = tmp_path / "killed"
-    executor, in_flight = executors.open_executor("dask", scheduler=cluster.scheduler_address,
-                                                  log=open(os.devnull, "w"))
+    executor, in_flight = executors.open_executor("dask", scheduler=cluster.scheduler_address)
     try:
         results, cached = grid.run_grid(CONFIGS, executor, Cache(tmp_path / "dask"),
                                         in_flight=in_flight, progress=False,
@@ -123,6 +126,9 @@ def test_a_killed_worker_is_retried_and_changes_nothing(tmp_path, cluster):
         executors.close_executor(executor)
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert marker.exists() and cached == 0  # a worker did die mid-grid
+    lost = [line for line in capsys.readouterr().err.splitlines() if "was lost" in line]
+    assert len(lost) == 1 and re.search(r"its [1-9]\d* run\(s\) in progress are rescheduled",
+                                        lost[0]), lost  # the one it ran, and any queued on it
     inline, _ = grid.run_grid(CONFIGS, executors.InlineExecutor(), Cache(tmp_path / "inline"),
                               progress=False)
     assert _numbers(results) == _numbers(inline)
@@ -131,11 +137,10 @@ def test_a_killed_worker_is_retried_and_changes_nothing(tmp_path, cluster):
 
 def test_table_on_dask_is_the_same_table(tmp_path, cluster):
     spec = table.Spec(settings=(7, 9), datasets=("red",), seeds=2, epochs=3, patience=2)
-    quiet = open(os.devnull, "w")
     local = table_command.run_table(spec, out=tmp_path / "local", cache_dir=tmp_path / "c1",
-                                    jobs=1, progress=False, log=quiet)
+                                    jobs=1, progress=False)
     dask = table_command.run_table(spec, out=tmp_path / "dask", cache_dir=tmp_path / "c2",
-                                   progress=False, log=quiet, executor="dask",
+                                   progress=False, executor="dask",
                                    scheduler=cluster.scheduler_address)
     cols = list(table.TIMING_COLUMNS)
     pd.testing.assert_frame_equal(local.drop(columns=cols), dask.drop(columns=cols), check_exact=True)
@@ -235,8 +240,7 @@ def _threads_here():
 def test_every_worker_runs_with_one_blas_and_torch_thread(tmp_path, cluster):
     configs = [TrainConfig(backend=b, dataset="red", hidden=(4,), epochs=1, patience=0, seed=s)
                for b in ("torch", "numpy") for s in range(2)]
-    executor, in_flight = executors.open_executor("dask", scheduler=cluster.scheduler_address,
-                                                  log=open(os.devnull, "w"))
+    executor, in_flight = executors.open_executor("dask", scheduler=cluster.scheduler_address)
     try:
         client = executor.client
         workers = list(client.nthreads())

@@ -41,8 +41,7 @@ def test_two_backends_give_the_same_table(tmp_path):
     for backend in ("numpy", "numba"):
         spec = table.Spec(backend=backend, protocols=("modern", "minmax-uniform"), **SMALL)
         out[backend] = table_command.run_table(spec, out=tmp_path / backend,
-                                               cache_dir=tmp_path / "cache", jobs=1, progress=False,
-                                               log=open(os.devnull, "w"))
+                                               cache_dir=tmp_path / "cache", jobs=1, progress=False)
     a, b = out["numpy"], out["numba"]
     runs = a[a["kind"] == "setting"]
     assert len(runs) == 4 and (runs["epochs_median"] > 2).all()  # they really trained
@@ -209,7 +208,7 @@ def test_without_scikit_learn_the_table_runs_and_says_so(tmp_path, monkeypatch):
     baselines._baseline_rows.cache_clear()
     spec = table.Spec(settings=(7,), datasets=("red",), seeds=2, epochs=3, backend="numpy")
     t = table_command.run_table(spec, out=tmp_path, cache_dir=tmp_path / "cache", jobs=1,
-                                progress=False, log=open(os.devnull, "w"))
+                                progress=False)
     baselines._baseline_rows.cache_clear()
     assert set(t[t["kind"] == "baseline"]["setting"]) == {"mean", "least squares"}
     assert "scikit-learn is not installed" in (tmp_path / "table.md").read_text()

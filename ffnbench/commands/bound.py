@@ -1,9 +1,9 @@
 """`ffnbench bound`: the per-sample SGD bound on this machine and its micro-benchmarks
 (studies/bound.py) -> OUT/bound.csv, bound_rows.csv and bound.md."""
-import sys
 from pathlib import Path
 
 from ..core.fileio import atomic_write, check_out_dir, ensure_dir
+from ..core.log import LOG
 from ..report import bound as report
 from ..run import machine
 from ..studies.speed import FLOPS_PER_WEIGHT
@@ -25,4 +25,4 @@ def main(args):
     with atomic_write(out / "bound.md") as f:
         f.write(text)
     print(text)
-    print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}", file=sys.stderr)
+    LOG.info(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")

@@ -1,6 +1,6 @@
 """`ffnbench compare`: per-epoch training time of every backend on the same work
 (studies/speed.py measures, report/compare.py renders)."""
-import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +10,7 @@ from ..core import harness
 from ..core.config import NETS, REGRESSION_DATASETS, parse_batch_size, parse_choices, parse_hidden
 from ..core.errors import UserError
 from ..core.fileio import atomic_write, check_out_dir, ensure_dir, to_json
+from ..core.log import LOG
 from ..report import compare as report
 from ..run import machine
 from ..studies.speed import DEPTHS, WIDTHS, Case, environment, run_cases
@@ -17,12 +18,26 @@ from ..studies.speed import DEPTHS, WIDTHS, Case, environment, run_cases
 OUTPUTS = ("speed.csv", "speed_scaling.csv", "speed.md")
 
 
+def _progress(n_cases):
+    """A line per case as it starts: its number, what it times and the time left at the
+    pace of the cases before it (they differ, so it is a rough guide)."""
+    t0, done = time.perf_counter(), []
+
+    def say(c):
+        elapsed = time.perf_counter() - t0
+        left = f", ~{elapsed / len(done) * (n_cases - len(done)):.0f} s left" if done else ""
+        done.append(c)
+        LOG.info(f"  [{len(done)}/{n_cases}{left}] {c.backend:>6} {'-'.join(map(str, c.hidden)):>20} "
+                 f"{c.dataset:>5} batch {c.batch_size}")
+    return say
+
+
 def main(args):
     if args.backends is None:  # every backend that can run here; say which cannot
         backends = tuple(n for n in impls.BACKENDS if not impls.unavailable(n))
         for name in impls.BACKENDS:
             if name not in backends:
-                print(f"ffnbench compare: leaving out {impls.unavailable(name)}", file=sys.stderr)
+                LOG.info(f"ffnbench compare: leaving out {impls.unavailable(name)}")
     else:
         backends = parse_choices(args.backends, "backends", tuple(impls.BACKENDS))
     datasets = parse_choices(args.datasets, "datasets", REGRESSION_DATASETS)
@@ -36,13 +51,13 @@ def main(args):
         harness.load_backend(Case(name, archs[0], datasets[0], 1).config())
     out = Path(args.out)
     check_out_dir(out, OUTPUTS)  # before the measurements
-    say = (lambda c: None) if args.json else (lambda c: print(
-        f"  {c.backend:>6} {'-'.join(map(str, c.hidden)):>20} {c.dataset:>5} batch {c.batch_size}",
-        file=sys.stderr, flush=True))
+    n_cases = len(backends) * (len(archs) * len(datasets) * len(batch_sizes)
+                               + (len(WIDTHS) + len(DEPTHS) if args.scaling else 0))
+    say = _progress(n_cases)
     with machine.limit_threads(args.threads):
         peak = machine.measure_peak()
-        print(f"ffnbench compare: {args.threads} thread(s) for every engine; single-core float64 "
-              f"matmul peak {peak:.1f} GFLOP/s", file=sys.stderr)
+        LOG.info(f"ffnbench compare: {n_cases} cases, {args.threads} thread(s) for every engine; "
+                 f"single-core float64 matmul peak {peak:.1f} GFLOP/s")
         df = run_cases(backends, archs, datasets, batch_sizes, args.repeat, peak, say)
         scaling = None
         if args.scaling:
@@ -69,6 +84,6 @@ def main(args):
     else:
         print(text)
     written = [out / n for n in OUTPUTS if n != "speed_scaling.csv" or scaling is not None]
-    print(f"wrote {', '.join(map(str, [*written, *figures]))}", file=sys.stderr)
+    LOG.info(f"wrote {', '.join(map(str, [*written, *figures]))}")
     if not df["same_weights"].all():
         raise UserError("backends did not end with the same weights: the speed comparison is void")

@@ -3,10 +3,10 @@ random split and with the grouped split (all copies of an identical wine in one 
 OUT/duplicates.md, and the grouped table itself -> OUT/grouped/table.{csv,md}. The random-split
 runs come from the run cache when `ffnbench table` ran before.
 """
-import sys
 from pathlib import Path
 
 from ..core.fileio import atomic_write, check_out_dir, ensure_dir
+from ..core.log import LOG
 from ..report import duplicates as report
 from ..report import table as table_report
 from ..run import executors
@@ -20,7 +20,7 @@ def main(args):
     out = Path(args.out)
     check_out_dir(out, ("duplicates.md",))
     cache = Cache(args.cache_dir)
-    engine, in_flight = executors.open_executor("local", args.jobs, log=sys.stderr)
+    engine, in_flight = executors.open_executor("local", args.jobs)
     tables = {}
     try:
         for split in ("random", "grouped"):
@@ -35,4 +35,4 @@ def main(args):
     ensure_dir(out, "--out")
     with atomic_write(out / "duplicates.md") as f:
         f.write(text)
-    print(f"wrote {out / 'duplicates.md'} and {out / 'grouped'}", file=sys.stderr)
+    LOG.info(f"wrote {out / 'duplicates.md'} and {out / 'grouped'}")

@@ -1,6 +1,5 @@
 """`ffnbench methods`: optimisers and classification on the wine data over 5 seeds ->
 OUT/methods.csv and methods.md. Each row is the same run `ffnbench train ... --seeds 5` makes."""
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -8,6 +7,7 @@ import pandas as pd
 from ..core import harness
 from ..core.config import TrainConfig
 from ..core.fileio import atomic_write, check_out_dir, ensure_dir
+from ..core.log import LOG
 from ..report import methods as report
 
 SEEDS = 5
@@ -46,7 +46,7 @@ def main(args):
                      "n_diverged": s["diverged"],
                      **{f"{k}_{stat}": (v or {}).get(stat) for k, v in s["metrics"].items()
                         for stat in ("mean", "sd", "min", "max")}})
-        print(report.row_line(rows[-1]), file=sys.stderr, flush=True)
+        LOG.info(report.row_line(rows[-1]))
     df = pd.DataFrame(rows)
     text = report.markdown(rows, args.backend, SEEDS)
     ensure_dir(out, "--out")
@@ -54,4 +54,4 @@ def main(args):
         df.to_csv(f, index=False, float_format="%.6g")
     with atomic_write(out / "methods.md") as f:
         f.write(text)
-    print(f"wrote {out / 'methods.csv'} and {out / 'methods.md'}", file=sys.stderr)
+    LOG.info(f"wrote {out / 'methods.csv'} and {out / 'methods.md'}")

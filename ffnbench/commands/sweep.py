@@ -2,12 +2,12 @@
 through the same cache and executors as `ffnbench table`; writes a tidy runs.csv, a
 summary over seeds (best configuration by validation, paired against the mean predictor
 and least squares on the same splits) and figures."""
-import sys
 import time
 from pathlib import Path
 
-from ..core.errors import UserError
-from ..core.fileio import atomic_write, check_dir_path, check_out_dir, ensure_dir
+from ..core.config import RUN_LIMIT
+from ..core.fileio import atomic_write, check_dir_path, check_out_dir, ensure_dir, to_json
+from ..core.log import LOG
 from ..report import sweep as report
 from ..run import executors, grid, runs
 from ..run.cache import Cache
@@ -17,15 +17,13 @@ OUTPUTS = ("runs.csv", "runs.parquet", "summary.md", "validation_curves.png", "t
 
 
 def run_sweep(g, configs, out, cache_dir, fresh=False, executor="local", jobs=None,
-              workers=None, scheduler=None, progress=True, log=None, command=None,
-              scheduler_file=None):
+              workers=None, scheduler=None, progress=True, command=None, scheduler_file=None):
     """Run (or fetch from the cache) every run of grid `g`; write runs.csv (+ .parquet),
     summary.md and figures into `out`. Returns the runs frame."""
-    log = log or sys.stderr  # at call time: the stderr of now, not of the import
     out = Path(out)
     cache = Cache(cache_dir, fresh)
-    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, log, scheduler_file)
-    print(f"ffnbench sweep: {len(configs)} runs = {g.describe()}", file=log)
+    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, scheduler_file)
+    LOG.info(f"ffnbench sweep: {len(configs)} runs = {g.describe()}")
     t0 = time.perf_counter()
     try:
         df, results, n_cached, baselines = compute(g, configs, engine, cache, in_flight, progress)
@@ -43,19 +41,21 @@ def run_sweep(g, configs, out, cache_dir, fresh=False, executor="local", jobs=No
         written.append(report.plot_curves(df, results, keys, out / "validation_curves.png"))
         if "lr" in keys and "hidden" in keys:
             written.append(report.plot_lr(df, keys, out / "test_vs_lr.png"))
-    print(f"{len(configs)} runs: {n_cached} from the cache ({cache.root}), "
-          f"{len(configs) - n_cached} trained; wrote {', '.join(p.name for p in written)} "
-          f"in {out} in {time.perf_counter() - t0:.1f} s", file=log)
+    LOG.info(f"{len(configs)} runs: {n_cached} from the cache ({cache.root}), "
+             f"{len(configs) - n_cached} trained; wrote {', '.join(p.name for p in written)} "
+             f"in {out} in {time.perf_counter() - t0:.1f} s")
     return df
 
 
 def main(args):
-    g, configs = load_grid(args.grid)
+    g, configs = load_grid(args.grid, limit=None if args.yes else RUN_LIMIT)
     out = Path(args.out) if args.out else Path("build") / "sweeps" / g.path.stem
     check_out_dir(out, OUTPUTS)
     check_dir_path(args.cache_dir, "--cache-dir")
     executors.check_jobs(args.jobs)
-    run_sweep(g, configs, out, cache_dir=args.cache_dir, fresh=args.fresh, executor=args.executor,
-              jobs=args.jobs, workers=args.workers, scheduler=args.scheduler,
-              progress=not args.no_progress, command=f"ffnbench sweep {args.grid}",
-              scheduler_file=args.scheduler_file)
+    df = run_sweep(g, configs, out, cache_dir=args.cache_dir, fresh=args.fresh,
+                   executor=args.executor, jobs=args.jobs, workers=args.workers,
+                   scheduler=args.scheduler, progress=not (args.no_progress or args.quiet),
+                   command=f"ffnbench sweep {args.grid}", scheduler_file=args.scheduler_file)
+    if args.json:  # what runs.csv holds; NaN as null
+        print(to_json({"out": str(out), "runs": df.to_dict(orient="records")}))

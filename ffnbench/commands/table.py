@@ -1,31 +1,30 @@
 """`ffnbench table`: the published wine-quality table rerun over seeds under one or more
 protocols, with the baselines on the same splits (studies/table.py computes, report/table.py
 writes)."""
-import sys
 import time
 from pathlib import Path
 
 from ..core import harness
-from ..core.config import ALIASES, OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, parse_choices
+from ..core.config import ALIASES, OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, RUN_LIMIT, parse_choices
 from ..core.errors import UserError
-from ..core.fileio import check_dir_path, check_out_dir
+from ..core.fileio import check_dir_path, check_out_dir, to_json
+from ..core.log import LOG
 from ..report import table as report
 from ..run import executors, grid
 from ..run.cache import Cache
 from ..studies.table import Spec, compute, load_settings
 
 
-def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True, log=None,
+def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True,
               executor="local", workers=None, scheduler=None, scheduler_file=None):
     """Run (or fetch from the cache) every run of `spec` on `executor` (local | dask, see
     executors.open_executor); write OUT/table.csv, table.md, ablation.md and runs.csv."""
-    log = log or sys.stderr  # at call time: the stderr of now, not of the import
     out = Path(out)
     cache = Cache(cache_dir, fresh)
-    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, log, scheduler_file)
+    engine, in_flight = executors.open_executor(executor, jobs, workers, scheduler, scheduler_file)
     where = f"{jobs or executors.default_jobs()} job(s)" if executor == "local" else "Dask"
-    n = len(spec.plan())
-    print(f"ffnbench table: {n} runs = {spec.describe()}; {where}", file=log)
+    n = spec.size()
+    LOG.info(f"ffnbench table: {n} runs = {spec.describe()}; {where}")
     t0 = time.perf_counter()
     try:
         table, per_run, n_cached = compute(spec, engine, cache, in_flight, progress)
@@ -33,9 +32,9 @@ def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True, log=N
         executors.close_executor(engine)
     with grid.report_writes(n, cache):
         report.write(out, spec, table, per_run)
-    print(f"{n} runs: {n_cached} from the cache ({cache.root}), {n - n_cached} "
-          f"trained; wrote {out / 'table.csv'}, {out / 'runs.csv'} and {out / 'table.md'} in "
-          f"{time.perf_counter() - t0:.1f} s", file=log)
+    LOG.info(f"{n} runs: {n_cached} from the cache ({cache.root}), {n - n_cached} "
+             f"trained; wrote {out / 'table.csv'}, {out / 'runs.csv'} and {out / 'table.md'} in "
+             f"{time.perf_counter() - t0:.1f} s")
     return table
 
 
@@ -54,6 +53,9 @@ def spec_from_args(args):
                 datasets=parse_choices(args.datasets, "datasets", REGRESSION_DATASETS), seeds=args.seeds,
                 backend=args.backend, epochs=args.epochs, patience=args.patience, settings=settings,
                 overrides=overrides)
+    if not args.yes and spec.size() > RUN_LIMIT:
+        raise UserError(f"{spec.size():,} runs ({spec.describe()}) is more than the "
+                        f"{RUN_LIMIT:,} a table starts without --yes; check --seeds, or add --yes")
     # one run's config per protocol validates backend, epochs, patience and the overrides;
     # load_backend: the engine is there
     for protocol in spec.protocols:
@@ -64,6 +66,11 @@ def spec_from_args(args):
 
 
 def main(args):
-    run_table(spec_from_args(args), out=args.out, cache_dir=args.cache_dir, fresh=args.fresh,
-              jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
-              workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file)
+    table = run_table(spec_from_args(args), out=args.out, cache_dir=args.cache_dir,
+                      fresh=args.fresh, jobs=args.jobs,
+                      progress=not (args.no_progress or args.quiet), executor=args.executor,
+                      workers=args.workers, scheduler=args.scheduler,
+                      scheduler_file=args.scheduler_file)
+    if args.json:  # what table.csv holds; NaN as null
+        print(to_json({"out": str(args.out), "files": list(report.OUTPUTS),
+                       "rows": table.to_dict(orient="records")}))

@@ -21,6 +21,10 @@ TASK_LOSSES = {  # the losses that fit each task; the first is the default
 }
 INITS = ("auto", "glorot", "he", "uniform01")
 SCALINGS = ("standard", "minmax", "none", "sample-maxmin")
+# the most runs a table or sweep starts without --yes: beyond it a typo (seeds = 100000000) is
+# likelier than a plan, and the run list alone would not fit in memory long before 10^8
+RUN_LIMIT = 100_000
+EXECUTORS = ("local", "dask")  # --executor: a process pool here, or a Dask cluster
 STOPS = ("patience", "first-rise")  # see harness.train
 SPLITS = ("random", "grouped")  # see data.split
 DEVICES = impls.devices()  # every device some backend declares

@@ -12,11 +12,12 @@ from concurrent.futures import CancelledError, Executor, Future, InvalidStateErr
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
+from ..core.config import EXECUTORS
 from ..core.errors import UserError
+from ..core.log import LOG, verbose
 from .machine import default_jobs
 
 
-ENGINES = ("local", "dask")  # --executor
 
 
 _IN_POOL = []  # non-empty in a local pool's worker process
@@ -178,6 +179,22 @@ class DaskExecutor(Executor):
                 self.cluster.close()
 
 
+def _worker_event(event):
+    """The scheduler's event stream (called in the client's thread): one line when a worker
+    goes, saying how many runs it had that the scheduler gives to other workers; with -v,
+    one when a worker joins."""
+    _, msg = event
+    if not isinstance(msg, dict):
+        return
+    if msg.get("action") == "remove-worker":
+        n = len(msg.get("processing-tasks") or ())
+        how = "left" if msg.get("expected") else "was lost"
+        LOG.info(f"Dask: worker {msg.get('worker', '?')} {how}; its {n} run(s) in progress are "
+                 "rescheduled on the other workers")
+    elif msg.get("action") == "add-worker":
+        LOG.debug(f"Dask: worker {msg.get('worker', '?')} joined")
+
+
 def lost_errors():
     """Exceptions that mean a worker or the cluster was lost, not that a run failed."""
     errors = [BrokenProcessPool, CancelledError]
@@ -188,8 +205,7 @@ def lost_errors():
     return tuple(errors)
 
 
-def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=None,
-                  scheduler_file=None):
+def open_executor(engine="local", jobs=None, workers=None, scheduler=None, scheduler_file=None):
     """(executor, in_flight) for --executor `engine`: local = `make_executor(jobs)`;
     dask = a client of the cluster at `scheduler` (else the one a `scheduler_file` names, as
     dask-jobqueue and dask-mpi write it, else dask's own configuration: the
@@ -197,14 +213,13 @@ def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=N
     LocalCluster of `workers` single-threaded worker processes that ffnbench starts (and the
     executor's shutdown closes). in_flight: twice the workers' threads (runs queued while
     others finish)."""
-    log = log or sys.stderr  # at call time: the stderr of now, not of the import
     if engine == "local":
         if workers is not None or scheduler is not None or scheduler_file is not None:
             raise UserError("--workers, --scheduler and --scheduler-file need --executor dask")
         jobs = jobs or default_jobs()
         return make_executor(jobs), 1 if jobs == 1 else 2 * jobs
     if engine != "dask":
-        raise UserError(f"unknown --executor {engine!r} (choose from {', '.join(ENGINES)})")
+        raise UserError(f"unknown --executor {engine!r} (choose from {', '.join(EXECUTORS)})")
     if jobs is not None:
         raise UserError("--jobs is for --executor local; with dask use --workers N or --scheduler")
     if sum(x is not None for x in (workers, scheduler, scheduler_file)) > 1:
@@ -218,9 +233,10 @@ def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=N
         raise UserError("--executor dask needs the distributed package: "
                         "pip install 'ffnbench[dask]'") from None
     import logging
-    for name in ["distributed", *logging.root.manager.loggerDict]:  # the one line is ours
+    level = logging.WARNING if verbose() else logging.CRITICAL  # -v: Dask's own messages too
+    for name in ["distributed", *logging.root.manager.loggerDict]:  # else the lines are ours
         if name.startswith("distributed"):  # (distributed sets levels on some children)
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+            logging.getLogger(name).setLevel(level)
     if scheduler_file is not None and not os.path.isfile(scheduler_file):
         raise UserError(f"--scheduler-file {scheduler_file}: no such file (the scheduler writes "
                         "it: dask scheduler --scheduler-file FILE)")
@@ -247,6 +263,7 @@ def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=N
                  "a local Dask cluster")
         raise UserError(f"cannot connect to {where} ({str(e).splitlines()[0]})") from None
     executor = DaskExecutor(client, cluster)
+    client.subscribe_topic("all", _worker_event)
     try:
         client.wait_for_workers(1, timeout=60)
     except TimeoutError:
@@ -254,8 +271,8 @@ def open_executor(engine="local", jobs=None, workers=None, scheduler=None, log=N
         raise UserError(f"the Dask scheduler at {scheduler} has no workers after 60 s "
                         f"(start some with: dask worker {scheduler} --nthreads 1)") from None
     threads = executor.threads()
-    print(f"Dask: {len(client.nthreads())} worker(s), {threads} thread(s) at "
-          f"{client.scheduler.address}; dashboard {client.dashboard_link}", file=log)
+    LOG.info(f"Dask: {len(client.nthreads())} worker(s), {threads} thread(s) at "
+             f"{client.scheduler.address}; dashboard {client.dashboard_link}")
     return executor, 2 * threads
 
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..core import data, harness
 from ..core.errors import UserError, check_stopped
+from ..core.log import LOG, verbose
 from .cache import code_fingerprint, fields_key, key_fields
 from .executors import engine_name, lost_errors, ProcessPool
 from .machine import one_thread_per_run, machine_info
@@ -57,6 +58,7 @@ class Kind:
     task: Callable  # item -> ((version, code fingerprint), result): what a worker runs
     code: Callable  # item -> the (version, code fingerprint) this process would make it with
     cost: Callable  # item -> its relative cost (the longest are started first)
+    label: Callable = repr  # item -> a few words for -v
 
 
 def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", task=None,
@@ -74,30 +76,37 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", 
     """
     kind = kind or RUNS
     task = task or kind.task
-    fields = [kind.fields(c) for c in configs]
-    keys = [fields_key(f) for f in fields]
-    results = [cache.get(k, f) for k, f in zip(keys, fields)]
-    cache.report_invalid()
-    todo = [i for i, r in enumerate(results) if r is None]
-    todo.sort(key=lambda i: -kind.cost(configs[i]))  # longest first: fewer idle workers at the end
-    n_todo = len(todo)
-    bar = tqdm(total=len(configs), initial=len(configs) - n_todo, desc=desc, unit="run",
-               file=sys.stderr, dynamic_ncols=True,
+    n = len(configs)
+    results, n_cached, n_done = [None] * n, 0, 0  # (a disabled tqdm counts nothing)
+    # longest first (fewer idle workers at the end); each is looked up in the cache only when
+    # its turn comes, so the first run starts at once however large the grid
+    order = sorted(range(n), key=lambda i: kind.cost(configs[i]))
+    bar = tqdm(total=n, desc=desc, unit="run", file=sys.stderr, dynamic_ncols=True,
                disable=None if progress else True)  # None: drawn only on a terminal
+    lines = _Lines(desc, n) if progress and bar.disable else None  # a log file: plain lines
     running, lost = {}, lost_errors()
     slots = getattr(executor, "threads", None)
     try:
-        while todo or running:
+        while order or running:
             limit = max(in_flight, 2 * slots()) if slots else in_flight
-            while todo and len(running) < limit:
-                i = todo.pop(0)
-                running[executor.submit(task, configs[i])] = i
+            while order and len(running) < limit:
+                i = order.pop()
+                fields = kind.fields(configs[i])
+                key = fields_key(fields)
+                results[i] = cache.get(key, fields)
+                if results[i] is not None:
+                    n_cached, n_done = n_cached + 1, n_done + 1
+                    bar.update(1)
+                    continue
+                running[executor.submit(task, configs[i])] = i, key, fields
+            if not running:
+                continue
             # a timeout, not a bare wait: a Ctrl-C whose exception was dropped (see
             # errors.check_stopped) still ends the wait
             done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             check_stopped()
             for future in done:
-                i = running.pop(future)
+                i, key, fields = running.pop(future)
                 try:
                     code, results[i] = future.result()
                 except lost as e:
@@ -107,8 +116,15 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", 
                     raise UserError(f"{what}; run the same command again to resume from the "
                                     "cache") from None
                 _check_code(code, kind.code(configs[i]), results[i])
-                cache.put(keys[i], fields[i], results[i])
+                cache.put(key, fields, results[i])
+                n_done += 1
                 bar.update(1)
+                if verbose():
+                    LOG.debug(f"{desc} {n_done}/{n}: {kind.label(configs[i])} in "
+                              f"{results[i].get('run_seconds', float('nan')):.1f} s on "
+                              f"{results[i].get('machine', {}).get('host', '?')}")
+                if lines:
+                    lines.update(n_done, n_cached)
     except KeyboardInterrupt:
         if isinstance(executor, ProcessPool):
             executor.kill_workers()
@@ -117,7 +133,31 @@ def run_grid(configs, executor, cache, in_flight=1, progress=True, desc="runs", 
         for future in running:
             future.cancel()
         bar.close()
-    return results, len(configs) - n_todo
+        cache.report_invalid()
+    return results, n_cached
+
+
+class _Lines:
+    """Progress where no bar is drawn (stderr is a file): a line at most every `every`
+    seconds, with the time left at the pace of the runs trained so far."""
+
+    def __init__(self, desc, total, every=30.0):
+        self.desc, self.total, self.every = desc, total, every
+        self.t0 = self.last = time.monotonic()
+
+    def update(self, done, cached):
+        now = time.monotonic()
+        if now - self.last < self.every or done == self.total:
+            return
+        self.last = now
+        trained = done - cached
+        left = (now - self.t0) / trained * (self.total - done)
+        LOG.info(f"{self.desc}: {done}/{self.total} runs, {_minutes(now - self.t0)} so far, "
+                 f"~{_minutes(left)} left")
+
+
+def _minutes(seconds):
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 @contextmanager
@@ -151,4 +191,6 @@ def _cost(config):
 
 
 RUNS = Kind(fields=key_fields, task=worker_task, cost=_cost,
-            code=lambda config: (__version__, code_fingerprint(config.backend)))
+            code=lambda config: (__version__, code_fingerprint(config.backend)),
+            label=lambda c: (f"{c.backend} {c.dataset} {'-'.join(map(str, c.hidden))} "
+                             f"{c.activation} lr {c.lr} seed {c.seed}"))

@@ -154,12 +154,16 @@ def check_entry(entry, fields):
     return result
 
 
+def store(cache):
+    """The baselines' cache beside the run cache `cache`."""
+    return Cache(cache.root / "baselines", cache.fresh, check=check_entry)
+
+
 def compute(datasets, seeds, split, executor, cache, in_flight=1, progress=True):
     """`baseline_runs(datasets, seeds, split)`, each dataset and seed fetched from the
     baselines' cache beside the run cache `cache` (cache.root/baselines) or fitted through
     `executor` and stored there."""
     jobs = [Job(d, s, split) for d in datasets for s in range(seeds)]
-    store = Cache(cache.root / "baselines", cache.fresh, check=check_entry)
-    results, _ = grid.run_grid(jobs, executor, store, in_flight=in_flight, progress=progress,
+    results, _ = grid.run_grid(jobs, executor, store(cache), in_flight=in_flight, progress=progress,
                                desc="baselines", kind=KIND)
     return pd.DataFrame([row for r in results for row in r["rows"]])

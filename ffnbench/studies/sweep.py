@@ -8,6 +8,7 @@ e.g. batch-size), set to one value or a list of values; `seeds = N` runs seeds 0
 architecture, so a list of several architectures is a list of those: ["10", "50,30"].
 """
 import itertools
+import math
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -45,6 +46,10 @@ class Grid:
         return [TrainConfig(**dict(zip(keys, combo)), seed=seed)
                 for combo in itertools.product(*self.axes.values()) for seed in range(self.seeds)]
 
+    def size(self):
+        """The number of runs, counted without making them."""
+        return math.prod(len(v) for v in self.axes.values()) * self.seeds
+
     def describe(self):
         sizes = " x ".join(f"{len(v)} {k}" for k, v in self.axes.items() if len(v) > 1)
         return f"{sizes or '1 configuration'} x {self.seeds} seed(s)"
@@ -71,9 +76,10 @@ def _value(path, key, value):
     return value
 
 
-def load_grid(path):
-    """Parse and validate a grid file: every run's config is built (and checked), every
-    backend imported and every dataset read before anything runs; a UserError otherwise."""
+def load_grid(path, limit=None):
+    """Parse and validate a grid file: its size is checked against `limit` runs first, then
+    every run's config is built (and checked), every backend imported and every dataset read
+    before anything runs; a UserError otherwise."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -104,6 +110,9 @@ def load_grid(path):
         if len(set(map(repr, axes[name]))) != len(axes[name]):
             raise UserError(f"{path}: {key} = {value!r}: a value is repeated")
     g = Grid(path, axes, seeds)
+    if limit is not None and g.size() > limit:
+        raise UserError(f"{path}: {g.size():,} runs ({g.describe()}) is more than the {limit:,} "
+                        "a sweep starts without --yes; check seeds and the lists, or add --yes")
     try:
         configs = g.configs()
     except UserError as e:

@@ -92,6 +92,10 @@ class Spec:
         return [(p, s, d, seed, self.config(s, d, p, seed)) for p in self.protocols
                 for s in self.chosen() for d in self.datasets for seed in range(self.seeds)]
 
+    def size(self):
+        """The number of runs, counted without making them."""
+        return len(self.protocols) * len(self.chosen()) * len(self.datasets) * self.seeds
+
     def describe(self):
         return (f"{len(self.chosen())} settings x {', '.join(self.datasets)} x {self.seeds} "
                 f"seed(s) x {' + '.join(self.protocols)} protocol; {self.backend} backend, "
