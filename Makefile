@@ -9,11 +9,22 @@ STAMP := $(VENV)/.installed
 # the machine with table's worker processes
 .NOTPARALLEL:
 
+# TORCH=cpu: torch's CPU wheels instead of PyPI's default on Linux, the CUDA build (with its
+# nvidia-* wheels, about 2.6 GB); nothing here needs a GPU. The index is added to pip's own
+# settings (pip.conf, PIP_* variables), never replacing them, and is checked first, so an
+# index that cannot be reached fails in seconds instead of pip retrying for minutes.
+TORCH ?= pypi
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+PIP_TORCH := $(if $(filter cpu,$(TORCH)),--extra-index-url $(TORCH_CPU_INDEX) --timeout 15)
+
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
+	@case "$(TORCH)" in cpu|pypi) ;; *) echo "make: TORCH=$(TORCH): use TORCH=cpu or TORCH=pypi" >&2; exit 2;; esac
+	@if [ "$(TORCH)" = cpu ] && ! $(PYTHON) -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1].rstrip('/') + '/torch/', timeout=10)" "$(TORCH_CPU_INDEX)" 2>/dev/null; then \
+	  echo "make: TORCH=cpu: cannot reach $(TORCH_CPU_INDEX) within 10 s; set TORCH_CPU_INDEX to a mirror, or leave TORCH unset for PyPI's torch" >&2; exit 2; fi
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet $(PIP_TORCH) -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

@@ -5,6 +5,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,3 +31,17 @@ def test_wheel_carries_the_datasets_and_the_backends(tmp_path):
         assert z.read("ffnbench/datasets/winequality-red.csv") == (
             ROOT / "datasets/winequality-red.csv").read_bytes()
     assert "ffnbench/datasets/README.md" in names  # the licence travels with the data
+
+
+@pytest.mark.parametrize("torch, message", [
+    ("cpu", "TORCH=cpu: cannot reach http://127.0.0.1:9/whl within 10 s"),
+    ("gpu", "TORCH=gpu: use TORCH=cpu or TORCH=pypi")])
+def test_make_setup_with_a_torch_index_it_cannot_use_stops_before_the_venv(tmp_path, torch, message):
+    """TORCH=cpu checks its index before pip (which would retry for minutes); nothing is made."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    venv = tmp_path / "venv"
+    done = subprocess.run(["make", "-C", str(ROOT), "setup", f"VENV={venv}", f"TORCH={torch}",
+                           "TORCH_CPU_INDEX=http://127.0.0.1:9/whl"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and message in done.stderr and not venv.exists()
