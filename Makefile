@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
+.PHONY: examples setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -100,3 +100,9 @@ history: $(STAMP)  # asv results of every commit of main not yet measured -> res
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# every ffnbench example of README.md and docs/, as written, in a fresh clone under build/
+# (a few minutes: it trains the sweep and the full speed comparison); fails if one fails or
+# if one changed a committed file
+examples: $(STAMP)
+	$(BIN)/python scripts/examples.py run build/examples

@@ -127,3 +127,26 @@ def test_progress_in_a_log_file_is_plain_lines_with_the_time_left(monkeypatch, c
     err = capsys.readouterr().err
     assert err == ("sweep: 2/10 runs, 40 s so far, ~3 min left\n"
                    "sweep: 4/10 runs, 80 s so far, ~2 min left\n")
+
+
+def _complete(script, *words):
+    """What bash completes for the command line `words` (the last one being typed)."""
+    line = " ".join(words)
+    code = (f"source {script}; COMP_WORDS=({' '.join(repr(w) for w in words)}); "
+            f"COMP_CWORD={len(words) - 1}; COMP_LINE={line!r}; COMP_POINT={len(line)}; "
+            "_shtab_ffnbench; echo \"${COMPREPLY[@]}\"")
+    return subprocess.run(["bash", "-c", code], capture_output=True, text=True,
+                          timeout=30).stdout.split()
+
+
+def test_bash_completion_from_the_documented_shtab_command(tmp_path):
+    """docs/cli.md's completion script completes commands and every closed option set."""
+    pytest.importorskip("shtab")
+    script = tmp_path / "ffnbench.bash"
+    done = subprocess.run([sys.executable, "-m", "shtab", "--shell=bash", "--prog", "ffnbench",
+                           "ffnbench.parser.build_parser"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    script.write_text(done.stdout)
+    assert _complete(script, "ffnbench", "ta") == ["table"]
+    assert _complete(script, "ffnbench", "train", "--backend", "nu") == ["numpy", "numba"]
+    assert _complete(script, "ffnbench", "sweep", "g.toml", "--executor", "") == ["local", "dask"]
