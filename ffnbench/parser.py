@@ -245,6 +245,8 @@ def _history(sub):
                         "`make figures` writes results/figures/)")
     p.add_argument("--machine", help="whose results to draw, e.g. NAME or NAME1,NAME2 side by "
                                      "side (default: every machine recorded, side by side)")
+    p.add_argument("--json", action="store_true",
+                   help="print the values drawn (per machine, commit and benchmark) as JSON")
 
 
 def _verify(sub):

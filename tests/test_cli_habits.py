@@ -150,3 +150,24 @@ def test_bash_completion_from_the_documented_shtab_command(tmp_path):
     assert _complete(script, "ffnbench", "ta") == ["table"]
     assert _complete(script, "ffnbench", "train", "--backend", "nu") == ["numpy", "numba"]
     assert _complete(script, "ffnbench", "sweep", "g.toml", "--executor", "") == ["local", "dask"]
+
+
+def test_json_of_sweep_and_history_is_what_they_computed(tmp_path, monkeypatch, capsys):
+    """(table: test_table_json_is_the_table; verify, compare, train: their own tests)"""
+    import json
+    from pathlib import Path
+    import pandas as pd
+    root = Path(__file__).resolve().parents[1]
+    grid = tmp_path / "g.toml"
+    grid.write_text('backend = "numpy"\ndataset = "red"\nhidden = 3\nepochs = 2\nlr = [0.01, 0.1]\n')
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", str(grid), "--jobs", "1", "--json", "-q", "--cache-dir", "c"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    written = pd.read_csv(tmp_path / "build" / "sweeps" / "g" / "runs.csv")
+    assert doc["out"] == "build/sweeps/g" and [r["lr"] for r in doc["runs"]] == list(written["lr"])
+    assert cli.main(["history", "--results", str(root / "results" / "asv"), "--out", "figs",
+                     "--json", "-q"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    runs = doc["machines"]["ffnbench-ref-2core"]
+    assert len(runs) == len(list((root / "results" / "asv" / "ffnbench-ref-2core").glob("*-*.json")))
+    assert all(Path(f).is_file() for f in doc["figures"])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..core.config import parse_choices
 from ..core.errors import UserError
-from ..core.fileio import check_writable_dir, ensure_dir
+from ..core.fileio import check_writable_dir, ensure_dir, to_json
 from ..report.history import FIGURES
 from ..studies.history import load_runs, param_combos, recorded_machines as recorded
 
@@ -37,6 +37,14 @@ def draw(results_dir, out_dir, machine=None):
 
 def main(args):
     machines, written = draw(args.results, args.out, args.machine)
+    if args.json:  # the values the figures draw, per machine and commit
+        print(to_json({"figures": [str(p) for p in written], "machines": {
+            machine: [{"commit": run.commit, "date": run.date.isoformat(), "env": run.env,
+                       "results": {bench: [{"params": list(params), "value": value}
+                                           for params, value in values.items()]
+                                   for bench, values in run.results.items()}}
+                      for run in runs] for machine, runs in machines.items()}}))
+        return
     for machine, runs in machines.items():
         print(f"{len(runs)} commits of machine '{machine}' "
               f"({runs[0].commit[:8]} .. {runs[-1].commit[:8]}):")
