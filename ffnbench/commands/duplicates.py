@@ -26,7 +26,9 @@ def main(args):
         for split in ("random", "grouped"):
             spec = Spec(protocols=("modern",), seeds=SEEDS,
                         overrides=(("split", split),) if split == "grouped" else ())
-            tables[split], per_run, _ = compute(spec, engine, cache, in_flight, progress=False)
+            LOG.info(f"ffnbench duplicates: {split} split, {spec.size()} runs = {spec.describe()}")
+            tables[split], per_run, _ = compute(spec, engine, cache, in_flight,
+                                                progress=not args.quiet)
             if split == "grouped":
                 table_report.write(out / "grouped", spec, tables[split], per_run)
     finally:
