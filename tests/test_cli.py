@@ -163,6 +163,18 @@ def test_seeds_summary_is_computed_from_the_runs(capsys):
     assert len(set(mses)) == 3  # different seeds, different splits
 
 
+def test_seeds_text_is_a_line_per_run_then_the_same_summary(capsys):
+    """The README's `train ... --seeds 5` as text (its first form broke: a traceback)."""
+    code, out, _ = run(capsys, "--backend", "numpy", *QUICK, "--seeds", "3")
+    doc = json.loads(run(capsys, "--backend", "numpy", *QUICK, "--seeds", "3", "--json")[1])
+    lines = out.splitlines()
+    k = len(doc["summary"]["metrics"])
+    assert code == 0 and sum(line.startswith("numpy on red:") for line in lines) == 3
+    assert lines[-k - 1] == f"over 3 seeds {doc['summary']['seeds']} (0 diverged):"
+    m = doc["summary"]["metrics"]["test_mse"]
+    assert f"test_mse: {m['mean']:.4f} ± {m['sd']:.4f}" in out
+
+
 def test_seeds_with_save_weights_is_refused(capsys, tmp_path):
     code, _, err = run(capsys, *QUICK, "--seeds", "2", "--save-weights", str(tmp_path / "w.npz"))
     assert code == 2 and "--save-weights saves one run" in err

@@ -25,10 +25,11 @@ def summary(r):
     return "\n".join((head, body, timing))
 
 
-def seeds_text(results, summary):
+def seeds_text(results, stats):
+    """One line per run, then the statistics over the seeds (harness.seed_summary)."""
     lines = [summary(r) for r in results]
-    lines.append(f"over {len(results)} seeds {summary['seeds']} ({summary['diverged']} diverged):")
-    for key, m in summary["metrics"].items():
+    lines.append(f"over {len(results)} seeds {stats['seeds']} ({stats['diverged']} diverged):")
+    for key, m in stats["metrics"].items():
         lines.append(f"  {key:>14}: " + ("n/a (all diverged)" if m is None else
                      f"{m['mean']:.4f} ± {m['sd']:.4f} (min {m['min']:.4f}, max {m['max']:.4f})"))
     return "\n".join(lines)
