@@ -70,11 +70,15 @@ def run(clone_dir):
     return 1 if failed or changed else 0
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["list"]:
+def main(argv):
+    if argv[:1] == ["list"]:
         for where, line, command in examples():
             print(f"{where}:{line}: {command}")
-    elif sys.argv[1:2] == ["run"] and len(sys.argv) == 3:
-        sys.exit(run(sys.argv[2]))
-    else:
-        sys.exit("usage: examples.py list | run CLONE_DIR")
+        return 0
+    if argv[:1] == ["run"] and len(argv) == 2:
+        return run(argv[1])
+    return "usage: examples.py list | run CLONE_DIR"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
