@@ -333,3 +333,16 @@ def test_a_fifo_in_place_of_an_output_is_refused_before_any_run(tmp_path, capsys
                      "--cache-dir", str(tmp_path / "cache")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "never replaced" in err
+
+
+def test_a_dask_sweep_ends_without_dask_s_own_traceback(tmp_path):
+    """The command as a user runs it: the scheduler of the LocalCluster once logged a
+    CRITICAL traceback as the client closed (it sent the client its own removal event)."""
+    import subprocess
+    (tmp_path / "g.toml").write_text('backend = "numpy"\ndataset = "red"\nhidden = 3\n'
+                                     'epochs = 2\nlr = [0.01, 0.1]\nseeds = 2\n')
+    done = subprocess.run([sys.executable, "-m", "ffnbench", "sweep", "g.toml", "--executor",
+                           "dask", "--workers", "2", "--cache-dir", "c", "--out", "o"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "CRITICAL" not in done.stderr and "4 runs: 0 from the cache" in done.stderr

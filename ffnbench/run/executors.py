@@ -174,6 +174,10 @@ class DaskExecutor(Executor):
         try:
             self._executor.shutdown(wait=wait and not cancel_futures)
         finally:
+            try:  # else the scheduler sends this client's own removal to its closed comm
+                self.client.unsubscribe_topic("all")
+            except Exception:  # a lost scheduler: nothing to unsubscribe from
+                pass
             self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
