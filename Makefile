@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: examples setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
+.PHONY: examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -47,7 +47,7 @@ COMPARE_OPTS ?=
 REPRODUCE_DIR := build/reproduce
 REPRODUCE_COMPARE_OPTS ?= --no-scaling --repeat 3
 # what make reproduce must make: verify --strict fails if a file is missing or lacks a committed row
-REPRODUCE_VERIFY ?= --strict --expect table.csv,runs.csv,ablation.md,methods.csv,speed.csv
+REPRODUCE_VERIFY ?= --strict --expect table.csv,runs.csv,baselines.csv,ablation.md,methods.csv,speed.csv
 
 reproduce: OUT = $(REPRODUCE_DIR)
 reproduce: COMPARE_OPTS = $(REPRODUCE_COMPARE_OPTS)
@@ -57,6 +57,9 @@ reproduce: fresh-reproduce table methods compare figures  # the main job: recomp
 
 duplicates: $(STAMP)  # baselines and best FFN, random vs grouped split -> OUT/duplicates.md, OUT/grouped/
 	$(BIN)/ffnbench duplicates --out $(OUT) --cache-dir $(TABLE_CACHE)
+
+readings: $(STAMP)  # the article protocol under each reading of its input scaling -> OUT/readings.{md,csv}
+	$(BIN)/ffnbench readings --out $(OUT) --cache-dir $(TABLE_CACHE)
 
 fresh-reproduce:
 	rm -rf $(REPRODUCE_DIR)
@@ -68,7 +71,7 @@ TABLE_CACHE ?= .cache/table
 table: $(STAMP)  # the published wine-quality table, every protocol -> OUT/{table.csv,table.md,ablation.md}
 	$(BIN)/ffnbench table $(TABLE_OPTS) --out $(OUT) --cache-dir $(TABLE_CACHE) --no-progress
 
-methods: $(STAMP)  # optimisers and classification over 5 seeds -> OUT/methods.{csv,md}
+methods: $(STAMP)  # optimisers and classification over 20 seeds -> OUT/methods.{csv,md}
 	$(BIN)/ffnbench methods --out $(OUT)
 
 compare: $(STAMP)  # per-epoch speed of every backend -> OUT/speed.{csv,md}, OUT/figures/speed_*.png

@@ -166,7 +166,7 @@ def _table(sub):
                  epilog="example (two rows of the table, then checked against the committed "
                         "results):\n  ffnbench table --settings 7,8 --out build/try\n"
                         "  ffnbench verify build/try results")
-    p.add_argument("--seeds", type=int, default=5, help="seeds (splits) per setting (default %(default)s)")
+    p.add_argument("--seeds", type=int, default=20, help="seeds (splits) per setting (default %(default)s)")
     p.add_argument("--backend", default="numba", choices=BACKENDS,
                    help="results are the same (default %(default)s)")
     p.add_argument("--datasets", default=",".join(REGRESSION_DATASETS), help="comma-separated (default %(default)s)")
@@ -288,15 +288,22 @@ def _bound(sub):
 
 
 def _methods(sub):
-    p = _command(sub, "methods", help="optimisers and classification over 5 seeds",
+    p = _command(sub, "methods", help="optimisers and classification over 20 seeds",
                  description="Train the optimiser and classification study (Adam, mini-batch "
-                             "and full-batch SGD, the color and quality-class tasks) over 5 "
+                             "and full-batch SGD, the color and quality-class tasks) over 20 "
                              "seeds each; write OUT/methods.csv and methods.md.",
                  epilog="example:\n  ffnbench methods --out build/methods")
     p.add_argument("--out", default="build/methods",
                    help="directory for methods.csv and methods.md, made if missing")
     p.add_argument("--backend", default="numba", choices=BACKENDS,
                    help="results are the same (default %(default)s)")
+
+
+def _pool_options(p):
+    """--jobs and --cache-dir of the studies that run tables on the local pool."""
+    p.add_argument("--jobs", type=int, default=None,
+                   help=f"worker processes (default: the cores, here {default_jobs()})")
+    p.add_argument("--cache-dir", default=CACHE_DIR, help="finished runs, one JSON file each")
 
 
 def _duplicates(sub):
@@ -308,9 +315,20 @@ def _duplicates(sub):
                  epilog="example:\n  ffnbench duplicates --out build/dup")
     p.add_argument("--out", default="build/duplicates",
                    help="directory for duplicates.md and grouped/, made if missing")
-    p.add_argument("--jobs", type=int, default=None,
-                   help=f"worker processes (default: the cores, here {default_jobs()})")
-    p.add_argument("--cache-dir", default=CACHE_DIR, help="finished runs, one JSON file each")
+    _pool_options(p)
+
+
+def _readings(sub):
+    p = _command(sub, "readings", help="the printed code under each reading of its input scaling",
+                 description="Run the `article` protocol (every quirk of the printed code) once "
+                             "per reading of the input scaling the printed code leaves open "
+                             "(none, minmax, standard, sample-maxmin); write OUT/readings.md "
+                             "and readings.csv: per published cell, the verdict under each.",
+                 epilog="example:\n  ffnbench readings --out build/readings")
+    p.add_argument("--out", default="build/readings",
+                   help="directory for readings.md and readings.csv, made if missing")
+    p.add_argument("--seeds", type=int, default=20, help="seeds per setting (default %(default)s)")
+    _pool_options(p)
 
 
 def build_parser():
@@ -331,7 +349,8 @@ def build_parser():
                         "(mean ± sd over the runs that did not diverge)")
     p.add_argument("--save-weights", metavar="FILE.npz",
                    help="save the final weights (W1, b1, W2, ... as float64)")
-    for add in (_table, _sweep, _compare, _bound, _history, _verify, _methods, _duplicates):
+    for add in (_table, _sweep, _compare, _bound, _history, _verify, _methods, _duplicates,
+                _readings):
         add(sub)
     return parser
 

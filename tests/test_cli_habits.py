@@ -6,7 +6,7 @@ import pytest
 
 from ffnbench import __version__, cli
 
-COMMANDS = ("train", "table", "sweep", "compare", "bound", "history", "verify", "methods",
+COMMANDS = ("train", "table", "sweep", "compare", "bound", "history", "verify", "methods", "readings",
             "duplicates")
 
 

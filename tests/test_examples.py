@@ -1,5 +1,6 @@
 """Every `ffnbench` example of README.md and docs/ parses as written and writes under build/
-(never into the committed results/); `make examples` runs them (scripts/examples.py)."""
+(never into the committed results/); `make examples` runs them (scripts/examples.py), and
+test_cli_habits runs the history command on the committed asv results."""
 import runpy
 import shlex
 from pathlib import Path
@@ -25,18 +26,3 @@ def test_every_example_parses_and_writes_under_build(where, line, command):
     out = getattr(args, "out", None)
     if out is not None:
         assert not Path(out).parts[:1] == ("results",), f"{where}:{line} writes into results/"
-
-
-def test_the_history_example_runs_from_a_checkout(tmp_path, monkeypatch, capsys):
-    """The one example that needs no training (the rest: make examples), its figures kept
-    out of the tree."""
-    monkeypatch.chdir(ROOT)
-    quick = [c for *_, c in EXAMPLES if c.split()[1] == "history"][:1]
-    assert quick
-    for command in quick:
-        argv = shlex.split(command)[1:]
-        out = tmp_path / "figures"
-        argv = [*argv[:argv.index("--out")], "--out", str(out)] if "--out" in argv else [
-            *argv, "--out", str(out)]
-        assert cli.main(argv) == 0, command
-        assert sorted(p.name for p in out.glob("*.png"))

@@ -342,7 +342,7 @@ def test_a_dask_sweep_ends_without_dask_s_own_traceback(tmp_path):
     (tmp_path / "g.toml").write_text('backend = "numpy"\ndataset = "red"\nhidden = 3\n'
                                      'epochs = 2\nlr = [0.01, 0.1]\nseeds = 2\n')
     done = subprocess.run([sys.executable, "-m", "ffnbench", "sweep", "g.toml", "--executor",
-                           "dask", "--workers", "2", "--cache-dir", "c", "--out", "o"],
+                           "dask", "--workers", "1", "--cache-dir", "c", "--out", "o"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert "CRITICAL" not in done.stderr and "4 runs: 0 from the cache" in done.stderr

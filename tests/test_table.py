@@ -17,7 +17,7 @@ from ffnbench.commands import table as table_command
 from ffnbench.core.config import TrainConfig
 from ffnbench.run import executors, grid
 from ffnbench.run.cache import Cache, cache_key
-from ffnbench.studies import baselines, table
+from ffnbench.studies import baselines, stats, table
 
 # two small published settings (#7: 10 relu, #9: 10 sigmoid), short training: a few seconds
 SMALL = dict(settings=(7, 9), datasets=("red",), seeds=1, epochs=30, patience=5)
@@ -123,9 +123,10 @@ def test_cache_key_covers_seed_backend_version_and_code():
 
 
 def _st(lo, hi, div=0, constant=False, ulo=None, uhi=None):
-    return {"n_seeds": 5, "n_diverged": div, "test_mse_min": lo, "test_mse_max": hi,
+    """A row's statistics: the 95 % prediction interval (lo, hi), and the uncollapsed one."""
+    return {"n_seeds": 5, "n_diverged": div, "test_mse_pi_low": lo, "test_mse_pi_high": hi,
             "constant_level": constant,
-            "_uncollapsed_range": (lo if ulo is None else ulo, hi if uhi is None else uhi)}
+            "_uncollapsed_pi": (lo if ulo is None else ulo, hi if uhi is None else uhi)}
 
 
 @pytest.mark.parametrize("published, st, expected", [
@@ -137,35 +138,66 @@ def _st(lo, hi, div=0, constant=False, ulo=None, uhi=None):
     (math.nan, _st(0.55, 0.65, div=2), "partly (2/5 diverged)"),
     (math.nan, _st(math.nan, math.nan, div=5), "reproduced (5/5 diverged)"),
     (math.nan, _st(0.55, 0.65), "not-reproduced (no run diverged)"),
-    (0.60, _st(math.nan, math.nan, div=5), "not-comparable (every run diverged)"),
+    (0.60, _st(math.nan, math.nan, div=4), "not-comparable (fewer than 2 runs finished)"),
 ])
 def test_verdict(published, st, expected):
     assert table.verdict(published, st) == expected
 
 
-def test_a_constant_cannot_pass_as_reproduced():
-    """The mean predictor's own runs, scored like a setting, are at constant level and
-    collapsed, so a published value inside their range is never plain 'reproduced'."""
-    runs = pd.DataFrame({"diverged": False, "test_mse": [0.62, 0.66, 0.70], "test_rmse": 0.8,
+def _runs(**kw):
+    return pd.DataFrame({"diverged": False, "test_mse": [0.62, 0.66, 0.70], "test_rmse": 0.8,
                          "test_mae": 0.6, "test_acc_0_5": 0.4, "test_acc_1_0": 0.7,
                          "val_mse": 0.66, "train_mse": 0.66, "test_prediction_sd": 0.0,
-                         "test_y_sd": 0.8, "vs_mean": 0.0, "vs_ols": 0.1, "vs_best": 0.2})
-    st = table._summary(runs)
+                         "test_y_sd": 0.8, "vs_mean": 0.0, "vs_ols": 0.1, "vs_best": 0.2, **kw})
+
+
+def test_a_constant_cannot_pass_as_reproduced():
+    """The mean predictor's own runs, scored like a setting, are at constant level and
+    collapsed, so a published value inside their interval is never plain 'reproduced'."""
+    st = table._correct(pd.DataFrame([table._summary(_runs())]).assign(f=0), ["f"]).iloc[0]
     assert st["n_collapsed"] == 3 and st["constant_level"]
     assert table.verdict(0.65, st) == "reproduced-at-constant-level"
-    better = runs.assign(test_prediction_sd=0.5, vs_mean=[-0.10, -0.12, -0.11])
-    st = table._summary(better)
-    assert st["n_collapsed"] == 0 and not st["constant_level"] and st["vs_mean_p"] < 0.05
+    better = table._summary(_runs(test_prediction_sd=0.5, vs_mean=[-0.10, -0.12, -0.11]))
+    st = table._correct(pd.DataFrame([better]).assign(f=0), ["f"]).iloc[0]
+    assert st["n_collapsed"] == 0 and not st["constant_level"] and st["vs_mean_p_holm"] < 0.05
     assert table.verdict(0.65, st) == "reproduced"
+
+
+def test_the_correction_can_take_a_setting_back_to_constant_level():
+    """p 0.03 alone is 'better than the mean'; as one of three tests of a family it is not."""
+    rows = pd.DataFrame({"protocol": "modern", "dataset": "red", "vs_mean_diff": -0.1,
+                         "vs_mean_p": [0.03, 0.5, 0.6], **{f"vs_{b}_p": 0.5 for b in ("ols", "best")}})
+    alone = table._correct(rows.iloc[:1], ["protocol", "dataset"])
+    family = table._correct(rows, ["protocol", "dataset"])
+    assert not alone["constant_level"].iloc[0] and family["constant_level"].iloc[0]
+    assert family["vs_mean_p_holm"].tolist() == pytest.approx([0.09, 1.0, 1.0])
 
 
 def test_paired_statistics_use_the_per_seed_differences():
     """Level means, but one side lower on every seed: the paired test sees it."""
+    from scipy.stats import t, ttest_rel
     ours, theirs = np.array([0.50, 0.60, 0.70, 0.55]), np.array([0.52, 0.63, 0.71, 0.58])
-    d, sd, p = table.paired(ours - theirs)
-    assert d == pytest.approx(-0.0225) and sd == pytest.approx(np.std(ours - theirs, ddof=1))
-    from scipy.stats import ttest_rel
-    assert p == pytest.approx(ttest_rel(ours, theirs).pvalue) and p < 0.05
+    st = stats.paired(ours - theirs)
+    d = ours - theirs
+    assert st["diff"] == pytest.approx(-0.0225) and st["diff_sd"] == pytest.approx(np.std(d, ddof=1))
+    assert st["p"] == pytest.approx(ttest_rel(ours, theirs).pvalue) and st["p"] < 0.05
+    half = t.ppf(0.975, 3) * np.std(d, ddof=1) / 2
+    assert (st["ci_low"], st["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+
+
+def test_holm_by_hand():
+    """m = 4: sorted p times 4, 3, 2, 1, kept monotone; NaN stays out of the family."""
+    p = [0.01, 0.04, math.nan, 0.03, 0.005]
+    assert stats.holm(p)[[0, 1, 3, 4]].tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(stats.holm(p)[2]) and stats.holm([0.9, 0.8]).tolist() == [1.0, 1.0]
+
+
+def test_the_prediction_interval_covers_one_more_draw_95_percent_of_the_time():
+    """Checked against the definition by simulation: normal draws, n = 5 seeds."""
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.5, 0.04, size=(4000, 6))
+    inside = [lo <= x[5] <= hi for x in draws for lo, hi in [stats.prediction_interval(x[:5])]]
+    assert abs(np.mean(inside) - 0.95) < 0.015
 
 
 @pytest.mark.parametrize("argv", [
@@ -224,3 +256,28 @@ def test_published_is_an_alias_and_overrides_reach_every_run(tmp_path):
     configs = [c for *_, c in spec.plan()]
     assert all(c.split == "grouped" and c.grad_bug for c in configs)
     assert {c.input_activation for c in configs} == {False, True}  # the rest stays per protocol
+
+
+def test_readings_gives_each_cell_a_verdict_under_each_scaling(tmp_path, monkeypatch, request):
+    """`ffnbench readings` on two settings: one row per cell and reading in readings.csv,
+    whose verdicts are the ones `table --protocol article --scaling X` gives."""
+    from ffnbench.core.config import SCALINGS
+    two = table.load_settings()[6:8]  # #7, #8
+    monkeypatch.setattr(table, "load_settings", lambda: two)
+    monkeypatch.setattr(baselines, "strong_baselines", dict)  # mean and OLS: fitted at once
+    baselines._baseline_rows.cache_clear()
+    request.addfinalizer(baselines._baseline_rows.cache_clear)  # no weak rows for later tests
+    out = tmp_path / "r"
+    assert cli.main(["readings", "--seeds", "2", "--jobs", "1", "--out", str(out),
+                     "--cache-dir", str(tmp_path / "c"), "-q"]) == 0
+    df = pd.read_csv(out / "readings.csv", dtype={"setting": str})
+    assert len(df) == len(SCALINGS) * 2 * 2 and set(df["reading"]) == set(SCALINGS)
+    assert cli.main(["table", "--protocol", "article", "--scaling", "minmax", "--seeds", "2",
+                     "--jobs", "1", "--out", str(tmp_path / "t"), "--cache-dir", str(tmp_path / "c"),
+                     "-q"]) == 0
+    t = pd.read_csv(tmp_path / "t" / "table.csv", dtype={"setting": str})
+    t = t[t["kind"] == "setting"].set_index(["dataset", "setting"])["verdict"]
+    mm = df[df["reading"] == "minmax"].set_index(["dataset", "setting"])["verdict"]
+    assert mm.to_dict() == t.loc[mm.index].to_dict()
+    text = (out / "readings.md").read_text()
+    assert all(f"`{s}`" in text for s in SCALINGS) and "| 7 |" in text

@@ -27,15 +27,15 @@ def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True,
     LOG.info(f"ffnbench table: {n} runs = {spec.describe()}; {where}")
     t0 = time.perf_counter()
     try:
-        table, per_run, n_cached = compute(spec, engine, cache, in_flight, progress)
+        result = compute(spec, engine, cache, in_flight, progress)
     finally:
         executors.close_executor(engine)
     with grid.report_writes(n, cache):
-        report.write(out, spec, table, per_run)
-    LOG.info(f"{n} runs: {n_cached} from the cache ({cache.root}), {n - n_cached} "
-             f"trained; wrote {out / 'table.csv'}, {out / 'runs.csv'} and {out / 'table.md'} in "
-             f"{time.perf_counter() - t0:.1f} s")
-    return table
+        written = report.write(out, spec, result)
+    LOG.info(f"{n} runs: {result.n_cached} from the cache ({cache.root}), "
+             f"{n - result.n_cached} trained; wrote {', '.join(p.name for p in written)} in "
+             f"{out} in {time.perf_counter() - t0:.1f} s")
+    return result.table
 
 
 def spec_from_args(args):

@@ -3,6 +3,7 @@ import numpy as np
 
 from ..core import data
 from ..core.config import REGRESSION_DATASETS
+from ..studies import stats
 
 
 def copies_in_training(dataset, seeds):
@@ -26,8 +27,11 @@ def markdown(tables, seeds):
              "of an identical wine (11 inputs and quality) in one part. *Flattery* is the mean "
              "test MSE with the grouped split minus the one with the random split: how much "
              "lower a model's error looks when test wines have exact copies in training. The "
-             "two splits draw different parts, so the seed-to-seed sd (± below) is the scale "
-             "to read a difference against. The full grouped table is in results/grouped/.", ""]
+             "two splits draw different parts, so the two sets of seeds are independent samples: "
+             "the flattery's 95 % interval and p are Welch's (unequal variances), p corrected by "
+             "Holm's method over every row of both tables. The full grouped table is in "
+             "results/grouped/.", ""]
+    rows = {}  # (dataset, label) -> (random row, grouped row)
     for d in REGRESSION_DATASETS:
         X, y, _ = data.load(d)
         n_groups = int(data.duplicate_groups(X, y).max()) + 1
@@ -37,18 +41,31 @@ def markdown(tables, seeds):
                   f"({n_groups} distinct). With the random split, {100 * np.mean(share):.1f} % of "
                   f"the test wines (range {100 * min(share):.1f}–{100 * max(share):.1f} % over the "
                   "seeds) have an identical copy in the training part.", "",
-                  "| model | test MSE, random split | test MSE, grouped split | flattery | "
-                  "acc@0.5 random → grouped |", "|---|---|---|---|---|"]
+                  "| model | test MSE, random split | test MSE, grouped split | flattery [95 % CI] | "
+                  "p (Holm) | acc@0.5 random → grouped |", "|---|---|---|---|---|---|"]
         names = list(dict.fromkeys(_pick(tables["random"], "baseline", d)["setting"]))
         for label, kind, name in [*((n, "baseline", n) for n in names), ("best FFN (modern)", "best", None)]:
             r, g = (_pick(tables[s], kind, d, name).iloc[0] for s in ("random", "grouped"))
             if kind == "best":
                 label = f"best FFN, modern (random: #{r['setting']}, grouped: #{g['setting']})"
-            lines.append(f"| {label} | {r['test_mse_mean']:.3f} ± {r['test_mse_sd']:.3f} | "
-                         f"{g['test_mse_mean']:.3f} ± {g['test_mse_sd']:.3f} | "
-                         f"{g['test_mse_mean'] - r['test_mse_mean']:+.3f} | "
-                         f"{100 * r['test_acc_0_5_mean']:.1f} % → {100 * g['test_acc_0_5_mean']:.1f} % |")
+            rows[d, label] = r, g
+            lines.append((d, label))
         lines.append("")
-    return "\n".join(lines)
+    flattery = {k: stats.welch(*_finished(r), *_finished(g)) for k, (r, g) in rows.items()}
+    p = dict(zip(flattery, stats.holm([f[3] for f in flattery.values()])))
+    return "\n".join(_row(k, *rows[k], flattery[k], p[k]) if isinstance(k, tuple) else k
+                     for k in lines)
+
+
+def _finished(row):
+    """Mean, sd and number of the runs that did not diverge, of one table row."""
+    return row["test_mse_mean"], row["test_mse_sd"], row["n_seeds"] - row["n_diverged"]
+
+
+def _row(key, r, g, flattery, p):
+    diff, lo, hi, _ = flattery
+    return (f"| {key[1]} | {r['test_mse_mean']:.3f} ± {r['test_mse_sd']:.3f} | "
+            f"{g['test_mse_mean']:.3f} ± {g['test_mse_sd']:.3f} | {diff:+.3f} [{lo:+.3f}, {hi:+.3f}] | "
+            f"{p:.2g} | {100 * r['test_acc_0_5_mean']:.1f} % → {100 * g['test_acc_0_5_mean']:.1f} % |")
 
 

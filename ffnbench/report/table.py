@@ -7,7 +7,8 @@ from ..core.fileio import atomic_write, ensure_dir
 from ..run import runs
 from ..core.config import PROTOCOLS, REGRESSION_DATASETS
 from ..studies.baselines import BASELINES
-from ..studies.table import ALPHA, COLLAPSED, PLAIN_REPRODUCED, ablation
+from ..studies.stats import ALPHA
+from ..studies.table import COLLAPSED, PLAIN_REPRODUCED, ablation
 
 PROTOCOL_TEXT = {
     "modern": "standard scaling (training-part mean and sd), Glorot-uniform initial weights "
@@ -43,11 +44,12 @@ def _ours(r):
 
 
 def _diff(r, b="mean"):
-    """A paired difference as 'mean ± sd (p)'."""
-    d, sd, p = r[f"vs_{b}_diff"], r[f"vs_{b}_diff_sd"], r[f"vs_{b}_p"]
+    """A paired difference as 'mean [95 % CI] (Holm-corrected p)'."""
+    d, lo, hi, p = (r[f"vs_{b}_{c}"] for c in ("diff", "ci_low", "ci_high", "p_holm"))
     if pd.isna(d):
         return "–"
-    return f"{d:+.3f} ± {_f(sd)}" + ("" if pd.isna(p) else f" (p {p:.2g})")
+    ci = "" if pd.isna(lo) else f" [{lo:+.3f}, {hi:+.3f}]"
+    return f"{d:+.3f}{ci}" + ("" if pd.isna(p) else f" (p {p:.2g})")
 
 
 def _published(x):
@@ -82,13 +84,17 @@ def render_markdown(spec, table):
         "that did not diverge. **div**: runs that ended in NaN/inf. **coll.**: collapsed runs, "
         f"whose test predictions have an sd below {COLLAPSED:.0%} of the test targets' (a "
         "constant in all but name). **vs mean**: our test MSE minus the mean predictor's on "
-        "the same seeds, mean ± sd of the per-seed differences (paired t-test p). "
-        "**Verdict**: *reproduced* — the published value lies within our min–max and our "
-        f"runs are distinguishably better than predicting the training mean (paired p < {ALPHA}); "
-        "*reproduced-at-constant-level* — within our min–max, but our runs are not "
-        "distinguishably better than the mean, or the value is inside only because of "
-        "collapsed runs; *ours-lower/higher by x* — the distance from our range to it; for the "
-        "published NaN, how many of our runs diverged.",
+        "the same seeds: the mean per-seed difference, its 95 % t confidence interval and the "
+        "two-sided paired t-test p corrected by Holm's method over the settings of one "
+        "protocol and dataset (the family; the baselines of a dataset are another). "
+        "**Verdict**: *reproduced* — the published value (one run) lies inside the 95 % "
+        "prediction interval of one more of our seeds (mean ± t sd √(1 + 1/n) over the runs "
+        "that did not diverge) and our runs are distinguishably better than predicting the "
+        f"training mean (corrected p < {ALPHA}); *reproduced-at-constant-level* — inside the "
+        "interval, but not distinguishably better than the mean, or inside only because of "
+        "collapsed runs; *ours-lower/higher by x* — the distance from the interval to it; for "
+        "the published NaN, how many of our runs diverged. The interval assumes roughly normal "
+        "seed-to-seed variation; with n seeds it is about t(n-1)√(1+1/n) sd wide on each side.",
     ]
     ds = [d for d in REGRESSION_DATASETS if d in spec.datasets]
     for protocol in spec.protocols:
@@ -163,8 +169,9 @@ def _paired_lines(spec, table, ds):
     best = table[table["kind"] == "best"]
     lines = ["", "## Paired comparisons of the best FFN", "",
              "Test MSE of the best setting (by validation) minus the baseline's, on the same "
-             "seeds: mean ± sd of the per-seed differences (two-sided paired t-test p). "
-             "Negative: the FFN is better.", "",
+             "seeds: the mean per-seed difference, its 95 % confidence interval and the paired "
+             "t-test p, Holm-corrected over every comparison of this section. Negative: the "
+             "FFN is better; an interval that contains 0 does not tell the two apart.", "",
              "| protocol | dataset | best FFN | vs mean | vs least squares | vs best baseline |",
              "|---|---|---|---|---|---|"]
     for _, r in best.iterrows():
@@ -181,9 +188,12 @@ def _summary_lines(spec, table, ds):
         pub = settings[(settings["dataset"] == d) & (settings["protocol"] == spec.protocols[0])]["published_test_mse"]
         r = base.loc[d]
         n_in = int(((pub >= r["test_mse_min"]) & (pub <= r["test_mse_max"])).sum())
-        lines.append(f"- Control, {d}: the min–max rule applied to predicting the training mean "
-                     f"(test MSE {_f(r['test_mse_min'])}–{_f(r['test_mse_max'])} over the seeds) "
-                     f"would call {n_in}/{int(pub.notna().sum())} published values reproduced; "
+        n_pi = int(((pub >= r["test_mse_pi_low"]) & (pub <= r["test_mse_pi_high"])).sum())
+        lines.append(f"- Control, {d}: predicting the training mean (test MSE "
+                     f"{_f(r['test_mse_min'])}–{_f(r['test_mse_max'])} over the seeds, 95 % "
+                     f"prediction interval {_f(r['test_mse_pi_low'])}–{_f(r['test_mse_pi_high'])}) "
+                     f"contains {n_pi}/{int(pub.notna().sum())} published values in its interval "
+                     f"and {n_in} in its min–max; "
                      f"{int((pub >= r['test_mse_mean']).sum())} published values are at or above "
                      f"its mean ({_f(r['test_mse_mean'])}).")
     for protocol in spec.protocols:
@@ -197,7 +207,7 @@ def _summary_lines(spec, table, ds):
                      "ours-higher": v.str.startswith("ours-higher").sum()}
             lines.append(f"- `{protocol}`, {d}: " + ", ".join(f"{k} {int(n)}" for k, n in kinds.items())
                          + f" of {len(g)}; {int(g['constant_level'].astype(bool).sum())} settings not "
-                         f"distinguishably better than the mean predictor; "
+                         f"distinguishably better than the mean predictor (Holm); "
                          f"{int(g['n_diverged'].sum())} diverged and {int(g['n_collapsed'].sum())} "
                          f"collapsed runs of {int(g['n_seeds'].sum())}.")
     return lines
@@ -258,12 +268,14 @@ def render_ablation(spec, table):
 
 
 
-OUTPUTS = ("table.csv", "table.md", "ablation.md", "runs.csv")
+OUTPUTS = ("table.csv", "table.md", "ablation.md", "runs.csv", "baselines.csv")
 
 
-def write(out, spec, table, per_run):
-    """OUT/table.csv, table.md, ablation.md (several protocols) and runs.csv; every text is
-    rendered before the first file is written. Returns the paths written."""
+def write(out, spec, result):
+    """OUT/table.csv, table.md, ablation.md (several protocols), runs.csv and baselines.csv
+    (the runs and per-seed baselines every statistic is computed from, full precision);
+    every text is rendered before the first file is written. Returns the paths written."""
+    table = result.table
     texts = {"table.md": render_markdown(spec, table)}
     if len(spec.protocols) > 1:
         texts["ablation.md"] = render_ablation(spec, table)
@@ -273,4 +285,7 @@ def write(out, spec, table, per_run):
     for name, text in texts.items():
         with atomic_write(out / name) as f:
             f.write(text)
-    return [out / "table.csv", *(out / n for n in texts), *runs.write(per_run, out)]
+    with atomic_write(out / "baselines.csv") as f:
+        result.baselines.to_csv(f, index=False)
+    return [out / "table.csv", *(out / n for n in texts), *runs.write(result.runs, out),
+            out / "baselines.csv"]

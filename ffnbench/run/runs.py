@@ -11,6 +11,7 @@ from ..core.fileio import atomic_write
 CONFIG_COLUMNS = [f.name for f in fields(TrainConfig)]  # hidden as "50,30,20"
 METRIC_COLUMNS = [  # regression runs fill the mse/mae ones, classification the others
     "train_mse", "val_mse", "test_mse", "test_rmse", "test_mae", "test_acc_0_5", "test_acc_1_0",
+    "test_prediction_sd",  # sd of the test predictions: the collapse rule's input
     "train_log_loss", "val_log_loss", "test_log_loss",
     "train_accuracy", "val_accuracy", "test_accuracy", "test_confusion",
 ]

@@ -8,6 +8,7 @@ and the baselines share the same split for a given seed: every comparison is pai
 """
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +16,24 @@ import pandas as pd
 
 from ..core.config import OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, TrainConfig, parse_hidden
 from ..run import grid, runs
+from . import stats
 from .baselines import best_baselines, compute as fit_baselines
 
 REFERENCE = Path(__file__).parents[1] / "reference" / "seed_table.csv"  # the published table
 COLLAPSED = 0.01  # a run is collapsed when sd(test predictions) < COLLAPSED * sd(test y)
-ALPHA = 0.05  # paired t-test level for "distinguishably better than the mean predictor"
 PLAIN_REPRODUCED = r"reproduced($| \()"  # 'reproduced' or 'reproduced (5/5 diverged)'
 TIMING_COLUMNS = ("seconds_total", "seconds_per_epoch_median")
 PAIRED = ("mean", "ols", "best")  # paired differences: vs mean, OLS, the best baseline
+# per comparison: mean and sd of the per-seed differences, 95 % CI, p, and p corrected by Holm
+# over its family (the settings of one protocol and dataset; the baselines of one dataset)
+PAIRED_STATS = ("diff", "diff_sd", "ci_low", "ci_high", "p", "p_holm")
 COLUMNS = [
     "kind", "protocol", "dataset", "setting", "hidden", "activation", "lr", "l2",
     "published_test_mse", "n_seeds", "n_diverged", "n_collapsed",
-    "test_mse_mean", "test_mse_sd", "test_mse_min", "test_mse_max",
-    "test_mse_mean_uncollapsed", "test_mse_median_uncollapsed", "verdict", "constant_level",
-    "test_mse_minus_mean_predictor",
-    *[f"vs_{b}_{c}" for b in PAIRED for c in ("diff", "diff_sd", "p")], "best_baseline",
+    "test_mse_mean", "test_mse_sd", "test_mse_min", "test_mse_max", "test_mse_pi_low",
+    "test_mse_pi_high", "test_mse_mean_uncollapsed", "test_mse_median_uncollapsed", "verdict",
+    "constant_level", "test_mse_minus_mean_predictor",
+    *[f"vs_{b}_{c}" for b in PAIRED for c in PAIRED_STATS], "best_baseline",
     "test_rmse_mean", "test_mae_mean", "test_mae_sd", "test_acc_0_5_mean", "test_acc_1_0_mean",
     "val_mse_mean", "train_mse_mean", "epochs_median", "best_epoch_median",
     *TIMING_COLUMNS, "backend", "max_epochs", "patience", "init", "scaling", "split", "stop",
@@ -62,7 +66,7 @@ class Spec:
 
     protocols: tuple = ("modern",)
     datasets: tuple = REGRESSION_DATASETS
-    seeds: int = 5
+    seeds: int = 20  # the prediction interval of one more seed needs more than a handful
     backend: str = "numba"
     epochs: int = TrainConfig.epochs
     patience: int = TrainConfig.patience
@@ -118,20 +122,6 @@ def runs_frame(plan, results):
     return df
 
 
-def paired(diff):
-    """Mean and sd of per-seed differences and the two-sided paired t-test p-value
-    (nan with fewer than two pairs or no spread)."""
-    d = np.asarray(diff, dtype=float)
-    d = d[~np.isnan(d)]
-    if len(d) < 2:
-        return (float(d.mean()) if len(d) else np.nan), np.nan, np.nan
-    sd = float(d.std(ddof=1))
-    if sd <= 1e-12 * max(abs(float(d.mean())), 1e-300):  # no spread: the sign decides
-        return float(d.mean()), 0.0, (1.0 if d.mean() == 0 else 0.0)
-    from scipy.stats import ttest_1samp  # = ttest_rel on the pairs
-    return float(d.mean()), sd, float(ttest_1samp(d, 0.0).pvalue)
-
-
 def _summary(g):
     """Statistics of one group of runs (one setting x dataset x protocol, or a baseline);
     g carries the per-seed paired differences vs_mean, vs_ols, vs_best and test_y_sd."""
@@ -149,12 +139,10 @@ def _summary(g):
            "test_acc_1_0_mean": ok["test_acc_1_0"].mean(),
            "val_mse_mean": ok["val_mse"].mean(), "train_mse_mean": ok["train_mse"].mean(),
            "test_mse_minus_mean_predictor": ok["vs_mean"].mean()}
+    out["test_mse_pi_low"], out["test_mse_pi_high"] = stats.prediction_interval(t)
     for b in PAIRED:
-        out[f"vs_{b}_diff"], out[f"vs_{b}_diff_sd"], out[f"vs_{b}_p"] = paired(ok[f"vs_{b}"])
-    # not distinguishably better than the mean: no lower on average, or not significantly
-    out["constant_level"] = bool(len(ok) == 0 or not (
-        out["vs_mean_diff"] < 0 and out["vs_mean_p"] < ALPHA))
-    out["_uncollapsed_range"] = (t[~collapsed].min(), t[~collapsed].max())
+        out.update({f"vs_{b}_{k}": v for k, v in stats.paired(ok[f"vs_{b}"]).items()})
+    out["_uncollapsed_pi"] = stats.prediction_interval(t[~collapsed])
     if "epochs_run" in g:
         out.update(epochs_median=g["epochs_run"].median(), best_epoch_median=ok["best_epoch"].median(),
                    seconds_total=g["run_seconds"].sum(),
@@ -162,21 +150,35 @@ def _summary(g):
     return out
 
 
+def _correct(df, family):
+    """Holm-adjusted p of every paired comparison within each group of `family` columns,
+    and constant_level: not distinguishably better than the mean predictor (no lower on
+    average, or not significantly after the correction)."""
+    df = df.copy()
+    for b in PAIRED:
+        df[f"vs_{b}_p_holm"] = df.groupby(family, sort=False)[f"vs_{b}_p"].transform(
+            lambda p: stats.holm(p.to_numpy()))
+    better = (df["vs_mean_diff"] < 0) & (df["vs_mean_p_holm"] < stats.ALPHA)
+    df["constant_level"] = ~better.fillna(False).astype(bool)
+    return df
+
+
 def verdict(published, st):
     """The published value against our runs, in words a constant predictor cannot pass
-    unremarked: reproduced (inside our min-max and distinguishably better than the mean),
-    reproduced-at-constant-level (inside, but not better than predicting the mean, or
-    inside only thanks to collapsed runs), ours-lower/higher by x (distance from our range)."""
+    unremarked: reproduced (inside the 95 % prediction interval of one more seed, and the
+    network distinguishably better than the mean predictor after Holm's correction),
+    reproduced-at-constant-level (inside, but not better than predicting the mean, or inside
+    only thanks to collapsed runs), ours-lower/higher by x (distance from the interval)."""
     n, n_div = st["n_seeds"], st["n_diverged"]
     if np.isnan(published):
         if n_div == n:
             return f"reproduced ({n_div}/{n} diverged)"
         return f"partly ({n_div}/{n} diverged)" if n_div else "not-reproduced (no run diverged)"
-    lo, hi = st["test_mse_min"], st["test_mse_max"]
+    lo, hi = st["test_mse_pi_low"], st["test_mse_pi_high"]
     if np.isnan(lo):
-        return "not-comparable (every run diverged)"
+        return "not-comparable (fewer than 2 runs finished)"
     if lo <= published <= hi:
-        ulo, uhi = st["_uncollapsed_range"]
+        ulo, uhi = st["_uncollapsed_pi"]
         honest = not st["constant_level"] and ulo <= published <= uhi
         return "reproduced" if honest else "reproduced-at-constant-level"
     return f"ours-lower by {published - hi:.3f}" if published > hi else f"ours-higher by {lo - published:.3f}"
@@ -213,19 +215,29 @@ def aggregate(spec, runs, baselines):
                      "setting": str(number), "hidden": ",".join(map(str, s.hidden)),
                      "activation": s.activation, "lr": s.lr, "l2": s.l2,
                      "published_test_mse": s.published[dataset], **st,
-                     "verdict": verdict(s.published[dataset], st), "best_baseline": best_name.get(dataset),
+                     "best_baseline": best_name.get(dataset),
                      "backend": spec.backend, "max_epochs": spec.epochs, "patience": spec.patience,
                      **_protocol_columns(spec, protocol)})
-    table = pd.DataFrame(rows)
+    table = _correct(pd.DataFrame(rows), ["protocol", "dataset"])
+    table["verdict"] = [verdict(r["published_test_mse"], r) for _, r in table.iterrows()]
     context = []
-    for (name, dataset), g in baselines.groupby(["setting", "dataset"], sort=False):
-        context.append({"kind": "baseline", "dataset": dataset, "setting": name, **_summary(g),
-                        "best_baseline": best_name.get(dataset), "split": spec.split})
+    base = _correct(pd.DataFrame([
+        {"kind": "baseline", "dataset": dataset, "setting": name, **_summary(g),
+         "best_baseline": best_name.get(dataset), "split": spec.split}
+        for (name, dataset), g in baselines.groupby(["setting", "dataset"], sort=False)]), ["dataset"])
+    context += base.to_dict(orient="records")
+    best = []
     for (protocol, dataset), g in table.groupby(["protocol", "dataset"], sort=False):
         clean = g[g["n_diverged"] == 0]  # chosen on validation MSE, never on test MSE
         if len(clean):
-            context.append({**clean.loc[clean["val_mse_mean"].idxmin()].to_dict(), "kind": "best",
-                            "published_test_mse": np.nan, "verdict": ""})
+            best.append({**clean.loc[clean["val_mse_mean"].idxmin()].to_dict(), "kind": "best",
+                         "published_test_mse": np.nan, "verdict": ""})
+    if best:  # one family: every comparison of every best FFN with the baselines
+        best = pd.DataFrame(best)
+        cols = [f"vs_{b}_p" for b in PAIRED]
+        adjusted = stats.holm(best[cols].to_numpy().ravel()).reshape(len(best), len(cols))
+        best[[f"{c}_holm" for c in cols]] = adjusted
+        context += best.to_dict(orient="records")
     table = pd.concat([table, pd.DataFrame(context)], ignore_index=True).reindex(columns=COLUMNS)
     rank = {"kind": ("setting", "best", "baseline"), "protocol": tuple(PROTOCOLS), "dataset": REGRESSION_DATASETS}
     return table.sort_values(list(rank), key=lambda c: c.map({v: i for i, v in enumerate(rank[c.name])}),
@@ -264,16 +276,22 @@ def ablation(table):
 
 
 
+class Result(NamedTuple):
+    table: pd.DataFrame  # table.csv
+    runs: pd.DataFrame  # runs.csv: one row per run
+    baselines: pd.DataFrame  # baselines.csv: one row per baseline, dataset and seed
+    n_cached: int  # runs that came from the cache
+
+
 def compute(spec, executor, cache, in_flight=1, progress=True):
-    """Run (or fetch from `cache`) every run of `spec` through `executor`; returns (the
-    table.csv frame, the per-run runs.csv frame, how many runs came from the cache)."""
+    """Run (or fetch from `cache`) every run of `spec` and its baselines through `executor`."""
     plan = spec.plan()
     results, n_cached = grid.run_grid([c for *_, c in plan], executor, cache,
                                       in_flight=in_flight, progress=progress, desc="table")
-    table = aggregate(spec, runs_frame(plan, results),
-                      fit_baselines(spec.datasets, spec.seeds, spec.split, executor, cache,
-                                    in_flight, progress))
+    base = fit_baselines(spec.datasets, spec.seeds, spec.split, executor, cache, in_flight,
+                         progress)
+    table = aggregate(spec, runs_frame(plan, results), base)
     per_run = runs.frame([c for *_, c in plan], results)
     per_run.insert(0, "setting", [s.number for _, s, *_ in plan])
     per_run.insert(0, "protocol", [p for p, *_ in plan])
-    return table, per_run, n_cached
+    return Result(table, per_run, base, n_cached)
