@@ -43,13 +43,14 @@ def test_the_key_follows_the_fits_the_split_and_the_code(tmp_path, monkeypatch):
     monkeypatch.setattr(baselines, "strong_baselines", dict)  # scikit-learn missing
     assert baselines.KIND.fields(job) != key
     monkeypatch.undo()
-    baselines.fingerprint.cache_clear()
-    monkeypatch.setattr(baselines, "_version", lambda package: "0.0-other")
+    from ffnbench.run import cache
+    cache.study_fingerprint.cache_clear()
+    monkeypatch.setattr(cache, "_version", lambda package: "0.0-other")
     try:
         assert baselines.KIND.fields(job) != key  # another numpy or scikit-learn
     finally:
         monkeypatch.undo()
-        baselines.fingerprint.cache_clear()
+        cache.study_fingerprint.cache_clear()
 
 
 @pytest.mark.parametrize("damage", ["edit a number", "other rows", "not json"])

@@ -8,6 +8,7 @@ import os
 import time
 import warnings
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 
 from .. import __version__, impls
@@ -31,6 +32,24 @@ def code_fingerprint(backend):
     h = hashlib.sha256()
     for f in code_files(backend):
         h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _version(package):
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=None)
+def study_fingerprint(module_file, packages=("numpy", "scikit-learn")):
+    """sha256 of a study's own module, the harness code and the installed versions of
+    `packages`: what decides the numbers of a cached sub-result (baselines, contest)."""
+    h = hashlib.sha256()
+    for f in (Path(module_file), *HARNESS_CODE):
+        h.update(f.read_bytes())
+    h.update(repr([_version(p) for p in packages]).encode())
     return h.hexdigest()
 
 

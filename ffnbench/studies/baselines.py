@@ -6,10 +6,7 @@ They are deterministic, so `compute` caches them like runs (one entry per datase
 split, keyed by the code and library versions that decide them) and fits the missing ones
 through the same executor as the runs."""
 import functools
-import hashlib
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +15,7 @@ from .. import __version__
 from ..core import data, harness
 from ..core.config import TrainConfig
 from ..run import grid
-from ..run.cache import HARNESS_CODE, Cache, InvalidEntry, check_envelope
+from ..run.cache import Cache, InvalidEntry, check_envelope, study_fingerprint
 from ..run.machine import machine_info
 
 
@@ -106,21 +103,9 @@ class Job:
     strong: bool = True
 
 
-def _version(package):
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-@functools.lru_cache(maxsize=None)
 def fingerprint():
-    """sha256 of the code and the library versions that decide the baselines' numbers."""
-    h = hashlib.sha256()
-    for f in (Path(__file__), *HARNESS_CODE):
-        h.update(f.read_bytes())
-    h.update(repr([_version(p) for p in ("numpy", "scikit-learn")]).encode())
-    return h.hexdigest()
+    """What decides the baselines' numbers (run.cache.study_fingerprint of this module)."""
+    return study_fingerprint(__file__)
 
 
 def _fields(job):
