@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
+.PHONY: contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -60,6 +60,9 @@ duplicates: $(STAMP)  # baselines and best FFN, random vs grouped split -> OUT/d
 
 readings: $(STAMP)  # the article protocol under each reading of its input scaling -> OUT/readings.{md,csv}
 	$(BIN)/ffnbench readings --out $(OUT) --cache-dir $(TABLE_CACHE)
+
+contest: $(STAMP)  # FFN vs forest vs boosting, tuned alike by cross-validation -> OUT/contest.{md,csv}
+	$(BIN)/ffnbench contest --out $(OUT) --cache-dir $(TABLE_CACHE)
 
 fresh-reproduce:
 	rm -rf $(REPRODUCE_DIR)

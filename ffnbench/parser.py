@@ -331,6 +331,22 @@ def _readings(sub):
     _pool_options(p)
 
 
+def _contest(sub):
+    p = _command(sub, "contest", help="FFN, forest and boosting tuned the same way, then tested",
+                 description="Tune the FFN, a random forest and gradient boosting with the same "
+                             "budget by the same cross-validation on training + validation, "
+                             "refit each on all of it and test once, on the random and the "
+                             "grouped split; write OUT/contest.csv and contest.md with the "
+                             "paired differences. Needs scikit-learn and numba.",
+                 epilog="example:\n  ffnbench contest --seeds 5 --out build/contest")
+    p.add_argument("--out", default="build/contest",
+                   help="directory for contest.csv and contest.md, made if missing")
+    p.add_argument("--seeds", type=int, default=10, help="seeds (splits) (default %(default)s)")
+    p.add_argument("--datasets", default=",".join(REGRESSION_DATASETS),
+                   help="comma-separated (default %(default)s)")
+    _pool_options(p)
+
+
 def build_parser():
     parser = Parser(prog="ffnbench", description=DESCRIPTION, epilog=EXAMPLES)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -350,7 +366,7 @@ def build_parser():
     p.add_argument("--save-weights", metavar="FILE.npz",
                    help="save the final weights (W1, b1, W2, ... as float64)")
     for add in (_table, _sweep, _compare, _bound, _history, _verify, _methods, _duplicates,
-                _readings):
+                _readings, _contest):
         add(sub)
     return parser
 
