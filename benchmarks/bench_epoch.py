@@ -9,6 +9,9 @@ from ._common import (ARCHS, BACKENDS, BATCH_SIZES, DATASETS, LARGEST, epoch_sta
 
 
 class EpochTiming:
+    # What each timing measures; bump it only when that changes (docs/asv.md, "Benchmark
+    # versions"): asv shows only results of the current version, so a bump hides the past.
+    version = "1"
     # One epoch is 1 ms to 2 s here: one sample per call, 2 to 5 samples within ~2 s,
     # one round, no extra warm-up (setup already warmed the engine).
     number = 1
@@ -64,6 +67,7 @@ class PeakMemEpoch:
 
     params = (BACKENDS,)
     param_names = ("backend",)
+    version = "1"  # see EpochTiming.version
     timeout = 120
 
     def setup_cache(self):
