@@ -247,6 +247,16 @@ def _history(sub):
                                      "side (default: every machine recorded, side by side)")
     p.add_argument("--json", action="store_true",
                    help="print the values drawn (per machine, commit and benchmark) as JSON")
+    p.add_argument("--regressions", action="store_true",
+                   help="also name the commits where a benchmark stepped, by asv's step "
+                        "detection: OUT/regressions.md, printed too (needs asv)")
+    p.add_argument("--threshold", type=float, default=0.05,
+                   help="smallest relative step named by --regressions (default %(default)s)")
+    p.add_argument("--site", metavar="DIR",
+                   help="instead of the figures: asv's web page of the results (asv publish) "
+                        "into DIR, made to work offline (its CDN scripts replaced by copies "
+                        "shipped with ffnbench); serve DIR over http to view it, e.g. "
+                        "python -m http.server -d DIR")
 
 
 def _verify(sub):

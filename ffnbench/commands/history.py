@@ -5,9 +5,9 @@ from pathlib import Path
 
 from ..core.config import parse_choices
 from ..core.errors import UserError
-from ..core.fileio import check_writable_dir, ensure_dir, to_json
+from ..core.fileio import atomic_write, check_writable_dir, ensure_dir, to_json
 from ..report.history import FIGURES
-from ..studies.history import load_runs, param_combos, recorded_machines as recorded
+from ..studies.history import all_steps, load_runs, param_combos, recorded_machines as recorded
 
 
 def draw(results_dir, out_dir, machine=None):
@@ -35,16 +35,53 @@ def draw(results_dir, out_dir, machine=None):
     return machines, written
 
 
+def regressions(machines, threshold, results_dir, out_dir):
+    """Name the steps of every machine's history in OUT/regressions.md; returns
+    ({machine: [Step, ...]}, the markdown)."""
+    from ..report.regressions import markdown
+    if not 0 < threshold < 10:
+        raise UserError(f"--threshold {threshold}: give a relative step, e.g. 0.05 for 5 %")
+    found = {machine: (runs, all_steps(runs, threshold)) for machine, runs in machines.items()}
+    text = markdown(found, threshold, results_dir)
+    with atomic_write(Path(out_dir) / "regressions.md") as f:
+        f.write(text)
+    return {machine: steps for machine, (_, steps) in found.items()}, text
+
+
+def _step_json(s):
+    return {"benchmark": s.benchmark, "params": list(s.params), "commit": s.commit,
+            "before_commit": s.before_commit, "adjacent": s.adjacent, "before": s.before,
+            "after": s.after, "ratio": s.ratio}
+
+
 def main(args):
+    if getattr(args, "site", None):  # asv's web page of the results, offline; no figures
+        from ..report.asv_site import publish
+        pages = publish(args.site, args.results)
+        if args.json:
+            print(to_json({"site": str(args.site), "localised": [str(p) for p in pages]}))
+        else:
+            print(f"wrote {args.site} (asv's page, offline): view it with "
+                  f"python -m http.server -d {args.site}, then http://localhost:8000")
+        return
     machines, written = draw(args.results, args.out, args.machine)
+    steps, text = ({}, None)
+    if args.regressions:
+        steps, text = regressions(machines, args.threshold, args.results, args.out)
+        written.append(Path(args.out) / "regressions.md")
     if args.json:  # the values the figures draw, per machine and commit
-        print(to_json({"figures": [str(p) for p in written], "machines": {
+        doc = {"figures": [str(p) for p in written], "machines": {
             machine: [{"commit": run.commit, "date": run.date.isoformat(), "env": run.env,
                        "results": {bench: [{"params": list(params), "value": value}
                                            for params, value in values.items()]
                                    for bench, values in run.results.items()}}
-                      for run in runs] for machine, runs in machines.items()}}))
+                      for run in runs] for machine, runs in machines.items()}}
+        if args.regressions:
+            doc["steps"] = {m: [_step_json(s) for s in found] for m, found in steps.items()}
+        print(to_json(doc))
         return
+    if text:
+        print(text)
     for machine, runs in machines.items():
         print(f"{len(runs)} commits of machine '{machine}' "
               f"({runs[0].commit[:8]} .. {runs[-1].commit[:8]}):")

@@ -33,6 +33,7 @@ class Run:
     date: datetime  # the commit's date, as asv records it
     env: str
     results: dict = field(default_factory=dict)  # benchmark -> {param tuple: float (NaN: none)}
+    versions: dict = field(default_factory=dict)  # benchmark -> its version when measured
 
     @property
     def label(self):
@@ -124,7 +125,36 @@ def read_result_file(path):
     except (OverflowError, OSError, ValueError):
         raise BadResultFile(f"'date' {date!r} is not a time in milliseconds") from None
     _check_results(data)
-    return Run(commit, when, env, _parse_results(data))
+    columns = data["result_columns"]
+    versions = {name: dict(zip(columns, row)).get("version") for name, row in data["results"].items()}
+    return Run(commit, when, env, _parse_results(data), versions)
+
+
+def current_versions(results_dir):
+    """benchmark -> version from <results>/benchmarks.json (asv's record of the suite), or
+    None where there is no such file (then every version is shown)."""
+    path = Path(results_dir) / "benchmarks.json"
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {name: b.get("version") for name, b in data.items() if isinstance(b, dict)}
+
+
+def drop_old_versions(runs, versions):
+    """Remove, as `asv publish` does, each benchmark's results measured under another version
+    than the suite's current one; returns {benchmark: [commits whose results were dropped]}."""
+    dropped = {}
+    if versions is None:
+        return dropped
+    for run in runs:
+        for name in list(run.results):
+            if name in versions and run.versions.get(name) != versions[name]:
+                del run.results[name]
+                dropped.setdefault(name, []).append(run.commit)
+    return dropped
 
 
 def recorded_machines(results_dir):
@@ -187,6 +217,10 @@ def load_runs(results_dir, machine=None):
     for run in runs:
         envs.setdefault(run.env, []).append(run)
     runs = max(envs.values(), key=len)
+    for name, commits in drop_old_versions(runs, current_versions(results_dir)).items():
+        warnings.warn(f"{machine}: {len(commits)} results of {name} were measured under another "
+                      f"version of the benchmark than {results_dir}/benchmarks.json names; left "
+                      "out, as asv publish leaves them out (docs/asv.md, \"Benchmark versions\")")
     order = _git_order(results_dir, [r.commit for r in runs])
     runs.sort(key=lambda r: (order.get(r.commit, 0), r.date, r.commit))
     return machine, runs
@@ -213,3 +247,65 @@ def axis_values(combos, i):
 def backends(runs, benchmark):
     """The registered backends first, then any other the results hold (e.g. a removed one)."""
     return list(dict.fromkeys([*impls.BACKENDS, *(c[0] for c in param_combos(runs, benchmark))]))
+
+
+THRESHOLD = 0.05  # relative size of a step worth naming: asv publish's default
+MIN_LEVEL = 2  # commits a level must hold to count (asv's min_size for regressions)
+
+
+@dataclass
+class Step:
+    """A change of level of one benchmark at one parameter combination."""
+
+    benchmark: str
+    params: tuple
+    before_commit: str  # the last commit of the old level
+    commit: str  # the first commit of the new level
+    adjacent: bool  # nothing measured between the two: `commit` made the step
+    before: float  # the old level (asv's segment value: the median of its commits)
+    after: float
+
+    @property
+    def ratio(self):
+        return self.after / self.before
+
+
+def _detect_steps():
+    try:
+        from asv.step_detect import detect_steps
+    except ImportError:
+        raise UserError("naming steps uses asv's step detection: pip install 'ffnbench[history]' "
+                        "(or asv)") from None
+    return detect_steps
+
+
+def steps(runs, benchmark, params, threshold=THRESHOLD, min_level=MIN_LEVEL):
+    """Where one series changes level by more than `threshold` (relative, either way), by asv's
+    own step detection (asv.step_detect.detect_steps: the piecewise-constant fit that asv
+    publish uses to find regressions). A level held by fewer than `min_level` measured commits
+    (one noisy point) is no level: the step is named across it."""
+    y = series(runs, benchmark, params)
+    valid = [i for i, v in enumerate(y) if not math.isnan(v)]
+    if len(valid) < 2 * min_level:
+        return []
+    levels = []
+    for left, right, value, *_ in _detect_steps()(y):
+        inside = [i for i in valid if left <= i < right]
+        if len(inside) >= min_level and value > 0:
+            levels.append((inside[0], inside[-1], value))
+    out = []
+    for (_, last, before), (first, _, after) in zip(levels, levels[1:]):
+        if abs(math.log(after / before)) > math.log1p(threshold):
+            between = [i for i in valid if last < i < first]
+            out.append(Step(benchmark, tuple(params), runs[last].commit, runs[first].commit,
+                            not between and first == last + 1, before, after))
+    return out
+
+
+def all_steps(runs, threshold=THRESHOLD):
+    """Every step of every benchmark and parameter combination, in commit order."""
+    position = {run.commit: i for i, run in enumerate(runs)}
+    names = sorted({name for run in runs for name in run.results})
+    found = [s for name in names for combo in param_combos(runs, name)
+             for s in steps(runs, name, combo, threshold)]
+    return sorted(found, key=lambda s: (position[s.commit], s.benchmark, str(s.params)))
