@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
+.PHONY: bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -90,19 +90,30 @@ SWEEP ?= sweeps/wine.toml
 sweep: $(STAMP)  # the committed >= 1,000-run sweep on a Dask LocalCluster of this machine's cores
 	$(BIN)/ffnbench sweep $(SWEEP) --executor dask --out results/sweeps/$(basename $(notdir $(SWEEP)))
 
-# ASV_MACHINE: the reference machine of results/asv (docs/asv.md); name yours otherwise.
+# ASV_MACHINE: the machine the developers measure on now (docs/asv.md); name yours otherwise.
+# HISTORY_RANGE: which commits `make history` measures: ALL (main's first-parent line) or an
+# asv range such as main~20..main or HASHFILE:FILE; commits already measured are skipped.
 # HISTORY_MACHINES: the recorded machines the figures show side by side (empty: all of them).
-ASV_MACHINE ?= ffnbench-ref-2core
+ASV_MACHINE ?= ffnbench-zen5-2core
+HISTORY_RANGE ?= ALL
 HISTORY_MACHINES ?=
 
-figures: $(STAMP)  # the history figures, from the committed asv results (no benchmark run)
-	$(BIN)/ffnbench history --out $(OUT)/figures $(if $(HISTORY_MACHINES),--machine $(HISTORY_MACHINES))
+figures: $(STAMP)  # the history figures and regressions.md, from the committed asv results (no benchmark run)
+	$(BIN)/ffnbench history --regressions --out $(OUT)/figures $(if $(HISTORY_MACHINES),--machine $(HISTORY_MACHINES)) > /dev/null
 
-history: $(STAMP)  # asv results of every commit of main not yet measured -> results/asv, html, figures
+history: $(STAMP)  # asv results of every commit of HISTORY_RANGE not yet measured -> results/asv, figures
 	$(BIN)/python -m benchmarks.machine $(ASV_MACHINE)
-	$(BIN)/asv run --machine $(ASV_MACHINE) --skip-existing-commits ALL
-	$(BIN)/asv publish
+	$(BIN)/asv run --machine $(ASV_MACHINE) --skip-existing-commits $(HISTORY_RANGE)
 	$(MAKE) figures
+
+# BASE: the revision bench-compare measures the work tree against; BENCH_FACTOR: the slowdown
+# that fails it; BENCH: a regular expression choosing benchmarks (empty: all, ~4 minutes)
+BASE ?= main
+BENCH_FACTOR ?= 1.15
+BENCH ?=
+
+bench-compare: $(STAMP)  # the work tree against BASE by asv continuous; exit 1 on a slowdown > BENCH_FACTOR
+	$(BIN)/python scripts/bench_compare.py $(BASE) --factor $(BENCH_FACTOR) $(if $(BENCH),--bench '$(BENCH)')
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

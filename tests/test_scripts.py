@@ -14,7 +14,8 @@ FORMER_SCRIPTS = ("ffnbench.commands.duplicates", "ffnbench.commands.methods")
 
 
 def test_there_are_scripts():
-    assert {p.name for p in SCRIPTS} == {"examples.py", "python_ops.py", "sweep_throughput.py"}
+    assert {p.name for p in SCRIPTS} >= {"bench_compare.py", "examples.py", "python_ops.py",
+                                        "sweep_throughput.py"}
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.name for p in SCRIPTS])
