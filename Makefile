@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history clean sweep
+.PHONY: bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history history-site clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -93,7 +93,7 @@ sweep: $(STAMP)  # the committed >= 1,000-run sweep on a Dask LocalCluster of th
 # ASV_MACHINE: the machine the developers measure on now (docs/asv.md); name yours otherwise.
 # HISTORY_RANGE: which commits `make history` measures: ALL (main's first-parent line) or an
 # asv range such as main~20..main or HASHFILE:FILE; commits already measured are skipped.
-# HISTORY_MACHINES: the recorded machines the figures show side by side (empty: all of them).
+# HISTORY_MACHINES: the recorded machines the figures show, one above the other (empty: all of them).
 ASV_MACHINE ?= ffnbench-zen5-2core
 HISTORY_RANGE ?= ALL
 HISTORY_MACHINES ?=
@@ -105,6 +105,12 @@ history: $(STAMP)  # asv results of every commit of HISTORY_RANGE not yet measur
 	$(BIN)/python -m benchmarks.machine $(ASV_MACHINE)
 	$(BIN)/asv run --machine $(ASV_MACHINE) --skip-existing-commits $(HISTORY_RANGE)
 	$(MAKE) figures
+
+# SITE: where history-site writes asv's web page (serve it: python -m http.server -d $(SITE))
+SITE ?= build/html
+
+history-site: $(STAMP)  # asv's web page of results/asv, working offline (no CDN) -> SITE
+	$(BIN)/ffnbench history --site $(SITE)
 
 # BASE: the revision bench-compare measures the work tree against; BENCH_FACTOR: the slowdown
 # that fails it; BENCH: a regular expression choosing benchmarks (empty: all, ~4 minutes)

@@ -31,6 +31,9 @@ def test_wheel_carries_the_datasets_and_the_backends(tmp_path):
         assert z.read("ffnbench/datasets/winequality-red.csv") == (
             ROOT / "datasets/winequality-red.csv").read_bytes()
     assert "ffnbench/datasets/README.md" in names  # the licence travels with the data
+    from ffnbench.report import asv_site  # asv's page offline: the files, licences, manifest
+    for path in sorted(asv_site.ASSETS.iterdir()):
+        assert f"ffnbench/report/asv_www/{path.name}" in names, path.name
 
 
 @pytest.mark.parametrize("torch, message", [
