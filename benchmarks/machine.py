@@ -52,6 +52,20 @@ def identity(cpuinfo=None):
             "blas": _blas()}
 
 
+def described(info):
+    """asv's os and ram fields as a stable description: the kernel version without the VM
+    image's build tag ("Linux 6.18.44-fc-v657" -> "Linux 6.18.44") and the memory in GiB to
+    0.1. asv draws one graph per distinct machine description, and both fields changed
+    between boots of the same VM type, which split one machine's history into two graphs."""
+    out = dict(info)
+    if "os" in out:
+        system, _, release = str(out["os"]).partition(" ")
+        out["os"] = f"{system} {release.split('-')[0]}".strip()
+    if str(out.get("ram", "")).isdigit():
+        out["ram"] = f"{int(out['ram']) / 2**30:.1f} GiB"
+    return out
+
+
 def mismatch(name, info, recorded):
     """One line saying why this computer is not the recorded `name`, or None.
 
@@ -67,7 +81,7 @@ def mismatch(name, info, recorded):
 
 def main(name, results_dir="results/asv"):
     from asv.machine import Machine, MachineCollection
-    info = dict(Machine.get_defaults(), machine=name, **identity())
+    info = described(dict(Machine.get_defaults(), machine=name, **identity()))
     committed = Path(results_dir) / name / "machine.json"
     if committed.is_file():
         reason = mismatch(name, info, json.loads(committed.read_text()))

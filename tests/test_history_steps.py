@@ -145,3 +145,22 @@ def test_asv_publish_shows_what_ffnbench_history_reads(tmp_path):
     assert {k[0] for k in published} == set(history.recorded_machines(ASV))
     assert published.keys() == read.keys()
     assert all(published[k] == pytest.approx(read[k], rel=1e-12) for k in read)
+
+
+def test_one_machine_is_one_graph_in_asv():
+    """asv draws one graph per distinct machine description (a result's params): all the
+    committed results of a machine carry one description (older ones may lack the fields
+    benchmarks.machine added later: then all of them do)."""
+    for machine_dir in (d for d in ASV.iterdir() if d.is_dir()):
+        keys = [k for k in json.loads((machine_dir / "machine.json").read_text()) if k != "version"]
+        seen = {json.dumps({k: json.loads(p.read_text())["params"].get(k) for k in keys})
+                for p in machine_dir.glob("*-*.json")}
+        assert len(seen) == 1, (machine_dir.name, seen)
+
+
+def test_the_machine_description_drops_what_changes_between_boots():
+    from benchmarks.machine import described
+    a = described({"os": "Linux 6.18.44-fc-v657", "ram": "25276510208", "cpu": "AMD EPYC"})
+    b = described({"os": "Linux 6.18.44-fc-v1300", "ram": "25276182528", "cpu": "AMD EPYC"})
+    assert a == b == {"os": "Linux 6.18.44", "ram": "23.5 GiB", "cpu": "AMD EPYC"}
+    assert described({"os": "Darwin 24.1.0", "ram": ""})["os"] == "Darwin 24.1.0"
