@@ -243,8 +243,8 @@ def _history(sub):
     p.add_argument("--out", default="build/figures",
                    help="directory for the PNGs, made if missing (default %(default)s; "
                         "`make figures` writes results/figures/)")
-    p.add_argument("--machine", help="whose results to draw, e.g. NAME or NAME1,NAME2 side by "
-                                     "side (default: every machine recorded, side by side)")
+    p.add_argument("--machine", help="whose results to draw, e.g. NAME or NAME1,NAME2, one "
+                                     "above the other (default: every machine recorded)")
     p.add_argument("--json", action="store_true",
                    help="print the values drawn (per machine, commit and benchmark) as JSON")
     p.add_argument("--regressions", action="store_true",

@@ -232,3 +232,103 @@ def test_a_backend_added_later_joins_the_identical_line():
 def test_commit_labels_say_every_kth_in_english():
     assert [history_report._ordinal(k) for k in (2, 3, 4, 11, 12, 13, 21, 22, 103)] == \
         ["2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "103rd"]
+
+
+def _drawn(monkeypatch, plot, machines):
+    """The figure `plot` draws, kept open instead of saved."""
+    figures = []
+    monkeypatch.setattr(history_report, "save_figure", lambda fig, path: figures.append(fig) or path)
+    plot(machines, "unused.png")
+    return figures[0]
+
+
+def _rows(fig):
+    """{row index: [y-limits of each panel in that row, every machine's block]}"""
+    rows = {}
+    for sub in fig.subfigs:
+        for ax in sub.axes:
+            rows.setdefault(ax.get_subplotspec().rowspan.start, []).append(ax.get_ylim())
+    return rows
+
+
+@pytest.mark.parametrize("plot, benchmark, first_row", [
+    (history_report.plot_seconds_per_epoch, history.TIME_EPOCH, ("red",)),
+    (history_report.plot_test_mse, history.TEST_MSE, ())])
+def test_a_row_shares_its_y_limits_across_nets_and_machines(results, monkeypatch, plot,
+                                                            benchmark, first_row):
+    import matplotlib.pyplot as plt
+    write(results, "m2", "aaaaaaaa-env.json", result_file("a" * 40, 1_700_000_100, 5.0))
+    machines = {m: history.load_runs(results, m)[1] for m in ("m1", "m2")}
+    fig = _drawn(monkeypatch, plot, machines)
+    assert len(fig.subfigs) == 2  # one block per machine, stacked
+    rows = _rows(fig)
+    assert len(rows) == 2 and all(len(limits) == 2 * len(ARCHS) for limits in rows.values())
+    for limits in rows.values():
+        assert len(set(limits)) == 1, limits
+    # and they hold every value of the row, m2's (5 times m1's first commit) too
+    lo, hi = rows[0][0]
+    values = [v for runs in machines.values() for backend in BACKENDS for arch in ARCHS
+              for v in history.series(runs, benchmark, (backend.strip("'"), arch.strip("'"), *first_row))
+              if not math.isnan(v)]
+    assert lo <= min(values) and max(values) <= hi
+    plt.close(fig)
+
+
+def test_figures_stay_legible_at_readme_width(results, monkeypatch):
+    """Scaled to 900 px wide (the README's width on GitHub) the smallest text is still 10 px
+    high, and at most MAX_COMMIT_LABELS hashes sit under a panel."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+    many = [history.Run(f"{i:040x}", None, "env", {history.TIME_EPOCH: {("numpy", "10", "red"): 1.0 + i}})
+            for i in range(40)]
+    fig = _drawn(monkeypatch, history_report.plot_seconds_per_epoch, {"m1": many})
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+    smallest_pt = min(t.get_fontsize() for t in texts)
+    assert smallest_pt / 72 * 900 / fig.get_size_inches()[0] >= 10
+    labels = [t.get_text() for t in fig.subfigs[0].axes[0].get_xticklabels() if t.get_text()]
+    assert 2 <= len(labels) <= history_report.MAX_COMMIT_LABELS
+    assert labels[-1] == many[-1].commit[:7]  # the newest commit is always named
+    assert "every 7th labelled" in fig.subfigs[0].get_supxlabel()
+    plt.close(fig)
+
+
+def test_round_off_in_a_row_is_not_zoomed_and_names_keep_clear_of_the_title(monkeypatch):
+    import matplotlib.pyplot as plt
+    runs = [history.Run(c * 40, None, "env", {
+        history.TEST_MSE: {("numpy", "10"): 0.42 + d, ("numpy", "20"): 0.42 + 2 * d},
+        history.EPOCHS_TO_TARGET: {("numpy", "10"): 8, ("numba", "10"): 8, ("numpy", "20"): 9,
+                                   ("numba", "20"): 9}})
+        for c, d in (("a", 0.0), ("b", 1e-9))]
+    fig = _drawn(monkeypatch, history_report.plot_test_mse, {"m1": runs})
+    mse, epochs = _rows(fig)[0], _rows(fig)[1]
+    assert mse[0] == mse[1] == pytest.approx((0.42 * 0.95, 0.42 * 1.05))
+    assert epochs[0] == epochs[1] == (6.5, 10.5)
+    places = []  # the epochs row: 8 in the lower half of 6.5..10.5, 9 in the upper
+    for ax in fig.subfigs[0].axes:
+        for note in ax.texts:
+            above = (ax.transData + ax.transAxes.inverted()).transform(note.xy)[1] > 0.5
+            assert (note.get_va() == "top") == above and (note.xyann[1] < 0) == above
+            places.append(above)
+    assert sorted(places) == [False, True]
+    plt.close(fig)
+
+
+def test_long_names_of_an_identical_line_wrap():
+    assert history_report._joined(["numpy", "numba"]) == "numpy = numba"
+    text = history_report._joined(["python", "numpy", "numba", "torch", "jax", "c"])
+    assert text == "python = numpy = numba = torch =\njax = c"
+
+
+def test_a_machine_without_results_does_not_stretch_the_row(monkeypatch):
+    """m2 has no mini-batch results ('no results' panels): m1's rows keep their own limits."""
+    import matplotlib.pyplot as plt
+    m1 = [history.Run(c * 40, None, "env", {history.TIME_MINIBATCH: {
+        ("numpy", "10", "white", "32"): v, ("numba", "10", "white", "32"): v / 10}})
+        for c, v in (("a", 0.01), ("b", 0.02))]
+    m2 = [history.Run("d" * 40, None, "env", {history.TIME_EPOCH: {("numpy", "10", "red"): 1.0}})]
+    fig = _drawn(monkeypatch, history_report.plot_minibatch, {"m1": m1, "m2": m2})
+    (lo, hi), = set(_rows(fig)[0])
+    assert 0.0005 < lo <= 0.001 and 0.02 <= hi < 0.04
+    assert [t.get_text() for t in fig.subfigs[1].axes[0].texts] == ["no results"]
+    plt.close(fig)

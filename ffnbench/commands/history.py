@@ -11,7 +11,7 @@ from ..studies.history import all_steps, load_runs, param_combos, recorded_machi
 
 
 def draw(results_dir, out_dir, machine=None):
-    """Draw every figure the results allow, machines side by side ('a,b'; None: every machine
+    """Draw every figure the results allow, machines one above the other ('a,b'; None: every machine
     recorded); returns ({machine: runs}, the paths written)."""
     if machine is None:
         names = recorded(Path(results_dir)) if Path(results_dir).is_dir() else [None]

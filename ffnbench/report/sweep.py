@@ -1,4 +1,5 @@
 """summary.md and the figures of a sweep, from its runs frame (studies/sweep.py)."""
+import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -6,6 +7,7 @@ from ..core.fileio import save_figure
 from ..studies import stats
 from ..studies.baselines import best_baselines
 from ..studies.sweep import SELECT, configurations, fmt as _f, mask as _mask, spread as _spread
+from .style import MEAN_MARKER, category_styles
 
 NAMES = {"val_mse": "validation MSE", "test_mse": "test MSE",
          "val_log_loss": "validation log-loss", "test_log_loss": "test log-loss"}
@@ -89,68 +91,90 @@ def render_summary(g, df, command, baselines):
     return "\n".join(lines) + "\n"
 
 
+WIDTH = 10.0  # inches: 1,100 px at save_figure's dpi, shown about 880 px wide in the README
+FONT = 9  # points: the smallest text (about 11 px at that width)
+
+
 def _axes(n, title):
+    """A figure of n panels, at most two a row, and the n axes."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, n, figsize=(6 * n, 6), squeeze=False)
+    cols = min(n, 2)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH / 2 * cols, 5.2 * rows), squeeze=False,
+                             layout="constrained")
     fig.suptitle(title, fontsize=10)
-    return fig, axes[0]
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
 
 
-def _legend_below(ax, ncol):
-    """The legend under the panel, where it covers no data."""
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, frameon=False)
+def _finish(ax, title, xlabel, ylabel, ncol):
+    """Title, labels and the legend under the panel, where it covers no data."""
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel, fontsize=FONT)
+    ax.set_ylabel(ylabel, fontsize=FONT)
+    ax.tick_params(labelsize=FONT)
+    ax.legend(fontsize=FONT, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=ncol,
+              frameon=False, handlelength=3)
 
 
 def plot_curves(df, results, keys, path):
-    """Validation criterion per epoch of the TOP best configurations of each dataset."""
+    """Validation criterion per epoch of the TOP best configurations of each dataset; a
+    configuration's colour is its rank (not a backend's colour: style.category_styles)."""
     datasets = list(dict.fromkeys(df["dataset"]))
     fig, axes = _axes(len(datasets), f"Validation curves of the {TOP} best configurations by "
-                      "validation (thick: mean over the seeds still training; thin: each seed)")
+                      "validation\n(thick: mean over the seeds still training; thin: each seed)")
     for ax, dataset in zip(axes, datasets):
         part = df[df["dataset"] == dataset]
         val = SELECT[part["task"].iloc[0]][0]
         best = configurations(part, keys).query("diverged == 0").head(TOP)
-        for n, (_, b) in enumerate(best.iterrows()):
+        for style, (n, (_, b)) in zip(category_styles(len(best)), enumerate(best.iterrows())):
             curves = [results[i][f"{val}_history"] for i in part.index[_mask(part, b, keys)]]
             for h in curves:
-                ax.plot(range(1, len(h) + 1), h, color=f"C{n}", linewidth=0.6, alpha=0.3)
+                ax.plot(range(1, len(h) + 1), h, color=style["color"], linewidth=0.6, alpha=0.3)
             mean = pd.DataFrame(curves).mean()  # epochs as columns; NaN once a seed stopped
-            ax.plot(range(1, len(mean) + 1), mean, color=f"C{n}", linewidth=2,
-                    label=_label(b, keys))
-        ax.set(title=f"{dataset} wine", xlabel="epoch", ylabel=NAMES[val])
+            ax.plot(range(1, len(mean) + 1), mean, color=style["color"],
+                    linestyle=style["linestyle"], linewidth=2, label=f"{n + 1}. {_label(b, keys)}")
         ax.grid(True, alpha=0.3)
-        _legend_below(ax, ncol=1)
-    fig.tight_layout()
+        _finish(ax, f"{dataset} wine", "epoch", NAMES[val], ncol=1)
     return save_figure(fig, path)
+
+
+def _plain(x):
+    """0.001, 0.003, 0.01: a grid value as written, never 10^-3 or 3e-03."""
+    return np.format_float_positional(x, trim="-")
 
 
 def plot_lr(df, keys, path):
     """Test metric against lr, one line per architecture; the other varying options of each
-    point are the ones best by validation (error bars: sd over seeds)."""
+    point are the ones best by validation (error bars: sd over seeds). The lr axis is
+    logarithmic with a tick at each of the grid's values, labelled as written."""
+    from matplotlib.ticker import NullLocator
     datasets = list(dict.fromkeys(df["dataset"]))
-    fig, axes = _axes(len(datasets), "Test error against learning rate per architecture (other "
-                      "options chosen by validation; bars: sd over seeds)")
+    fig, axes = _axes(len(datasets), "Test error against learning rate per architecture\n(other "
+                      "options chosen by validation; dash: the mean over seeds, bar: ± sd)")
+    archs = list(dict.fromkeys(df["hidden"]))  # grid order: the same style in every panel
+    lrs = sorted(set(df["lr"]))
     for ax, dataset in zip(axes, datasets):
         part = df[df["dataset"] == dataset]
-        val, test = SELECT[part["task"].iloc[0]]
+        test = SELECT[part["task"].iloc[0]][1]
         table = configurations(part, keys).query("diverged == 0")
-        archs = list(dict.fromkeys(df["hidden"]))  # grid order: the same colour in every panel
-        for n, hidden in enumerate(archs):  # the same order and colour in every panel
+        for n, (hidden, style) in enumerate(zip(archs, category_styles(len(archs)))):
             h = table[table["hidden"] == hidden]
             if h.empty:
                 continue
             best = h.groupby("lr").head(1).sort_values("lr")  # table is sorted by validation
             sd = [part.loc[_mask(part, b, keys), test].std(ddof=1) for _, b in best.iterrows()]
-            dodge = 1 + 0.03 * (n - (len(archs) - 1) / 2)  # bars side by side
-            ax.errorbar(best["lr"] * dodge, best["test_mean"], yerr=sd, marker="o", capsize=3,
-                        linewidth=1, color=f"C{n}", label=f"hidden {hidden}")
+            dodge = 1 + 0.05 * (n - (len(archs) - 1) / 2)  # bars side by side
+            ax.errorbar(best["lr"] * dodge, best["test_mean"], yerr=sd, capsize=0, linewidth=1.5,
+                        marker=MEAN_MARKER, markersize=14, markeredgewidth=2.5,
+                        label=f"hidden {hidden}", **style)
         ax.set_xscale("log")
-        ax.set(title=f"{dataset} wine", xlabel="learning rate (log)", ylabel=NAMES[test])
-        ax.grid(True, which="both", alpha=0.3)
-        _legend_below(ax, ncol=2)
-    fig.tight_layout()
+        ax.set_xticks(lrs, [_plain(lr) for lr in lrs])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlim(min(lrs) / 1.25, max(lrs) * 1.25)
+        ax.grid(True, alpha=0.3)
+        _finish(ax, f"{dataset} wine", "learning rate (log scale)", NAMES[test], ncol=2)
     return save_figure(fig, path)
-
-
