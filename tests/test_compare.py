@@ -109,6 +109,43 @@ def test_peak_is_a_positive_rate():
     assert machine.measure_peak(n=64, repeat=2) > 0
 
 
+def test_the_reference_peak_ignores_what_the_environment_forces(monkeypatch):
+    """OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU makes this process's OpenBLAS run AVX2
+    kernels; the peak every % is against is measured with the kernels the library picks."""
+    def kernels(**env):
+        machine.reference_peak.cache_clear()
+        for k in machine.FORCING:
+            monkeypatch.delenv(k, raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        got = machine.reference_peak(n=64, repeat=1)
+        assert got["gflops"] > 0
+        return got["blas"]
+    try:
+        assert kernels(OPENBLAS_CORETYPE="Haswell") == kernels() and "kernels" in kernels()
+    finally:
+        machine.reference_peak.cache_clear()
+
+
+def test_the_theoretical_peak_reads_lanes_fma_and_clock(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\ncpu MHz\t\t: 2600.000\nflags\t\t: sse2 avx fma avx2 avx512f\n\n"
+                    "processor\t: 1\n")
+    got = machine.theoretical_peak(info)
+    assert got["gflops"] == pytest.approx(8 * 2 * 2 * 2.6) and "avx512f" in got["how"]
+    info.write_text("cpu MHz : 3000\nflags : sse2 avx\n")
+    assert machine.theoretical_peak(info)["gflops"] == pytest.approx(4 * 2 * 3.0)
+    assert machine.theoretical_peak(tmp_path / "none") is None
+
+
+def test_the_report_names_both_kernels_and_the_theory():
+    line = report.peak_line({**_env(), "peak_blas": "openblas 1, SkylakeX kernels as picked",
+                             "blas_in_use": "openblas 1, Haswell kernels (OPENBLAS_CORETYPE=Haswell)",
+                             "theoretical_gflops": 83.2, "theoretical_how": "avx512f: ..."})
+    assert "10.0 GFLOP/s** with numpy's BLAS (openblas 1, SkylakeX" in line
+    assert "used openblas 1, Haswell kernels" in line and "83.2 GFLOP/s" in line
+
+
 def test_cli_writes_all_outputs(tmp_path, capsys):
     code = cli.main(["compare", "--backends", "numpy,numba", "--hidden", "4", "--datasets", "red",
                      "--batch-sizes", "1", "--repeat", "1", "--no-scaling", "--out", str(tmp_path)])

@@ -55,9 +55,10 @@ def main(args):
                                + (len(WIDTHS) + len(DEPTHS) if args.scaling else 0))
     say = _progress(n_cases)
     with machine.limit_threads(args.threads):
-        peak = machine.measure_peak()
+        peaks = machine.peaks()
+        peak = peaks["peak_gflops"]
         LOG.info(f"ffnbench compare: {n_cases} cases, {args.threads} thread(s) for every engine; "
-                 f"single-core float64 matmul peak {peak:.1f} GFLOP/s")
+                 f"single-core float64 matmul peak {peak:.1f} GFLOP/s ({peaks['peak_blas']})")
         df = run_cases(backends, archs, datasets, batch_sizes, args.repeat, peak, say)
         scaling = None
         if args.scaling:
@@ -67,7 +68,7 @@ def main(args):
                 s = run_cases(backends, sweep_archs, ["red"], [1], min(args.repeat, 3), peak, say)
                 parts.append(s.assign(sweep=sweep))
             scaling = pd.concat(parts, ignore_index=True)
-    env = environment(args.threads, peak)
+    env = environment(args.threads, peaks)
     text = report.markdown(df, scaling, env)  # rendered before any file is written
     ensure_dir(out, "--out")
     with atomic_write(out / "speed.csv") as f:

@@ -1,11 +1,11 @@
 """bound.md: the per-sample bound's report, from the rows studies/bound.py measured."""
 from ..studies.speed import FLOPS_PER_WEIGHT
+from .compare import peak_line
 
 
-def markdown(nets, rows, peak, blas):
+def markdown(nets, rows, peaks):
     lines = ["# The per-sample bound on this machine", "",
-             f"Written by `ffnbench bound`; one thread; float64 matmul peak {peak:.1f} GFLOP/s"
-             + (f" with numpy's BLAS ({blas})" if blas else "") + ".",
+             "Written by `ffnbench bound`; one thread. " + peak_line(peaks),
              "See docs/speed.md for the model. Per sample and weight: 1 FMA forward, 1 FMA backward "
              "(not in the first layer), 3 flops of update; 2 loads and 1 store of the weight. "
              "The bound streams every weight once forward and once through the fused backward + "

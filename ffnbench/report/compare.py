@@ -10,6 +10,20 @@ def _fmt(v, spec):
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
 
+def peak_line(env):
+    """The peak every "% peak" is against, the BLAS kernels this run used and the theory."""
+    line = (f"Single-core float64 peak, measured as a 1024x1024 matmul: **{env['peak_gflops']:.1f} "
+            f"GFLOP/s** with numpy's BLAS ({env.get('peak_blas') or 'unknown'}; measured in a "
+            "fresh process without OPENBLAS_CORETYPE and the like, so the same whatever this "
+            "environment forces); every % peak is against it.")
+    if env.get("blas_in_use"):
+        line += f" The numpy of this run used {env['blas_in_use']}."
+    if env.get("theoretical_gflops"):
+        line += (f" Theoretical FMA peak: {env['theoretical_gflops']:.1f} GFLOP/s "
+                 f"({env['theoretical_how']}).")
+    return line
+
+
 def markdown(df, scaling, env):
     lines = [
         "# Training speed per backend",
@@ -19,8 +33,7 @@ def markdown(df, scaling, env):
         f"C compiler {env.get('cc') or '—'}; {env['threads']} thread(s) for every engine (BLAS, "
         "torch, XLA), so the comparison is per core."
         + (f" GPU: {env['gpu']}." if env.get("gpu") else ""),
-        f"Single-core float64 peak, measured as a 1024x1024 matmul: **{env['peak_gflops']:.1f} GFLOP/s**"
-        + (f" with numpy's BLAS ({env['peak_blas']})" if env.get("peak_blas") else "") + ".",
+        peak_line(env),
         f"GFLOP/s counts {FLOPS_PER_WEIGHT} x weights x samples per epoch (forward 2, backward 2, "
         "gradient and update 2 per weight and sample), whatever the engine really executes.",
         "Times are medians (min–max) over the timed epochs, after a JIT warm-up on 2 samples and one "

@@ -97,11 +97,91 @@ def _seconds(fn):
     return time.perf_counter() - t0
 
 
+# Variables that make a BLAS use other kernels than it would pick for this CPU itself
+FORCING = ("OPENBLAS_CORETYPE", "MKL_DEBUG_CPU_TYPE", "MKL_ENABLE_INSTRUCTIONS")
+_PEAK_CODE = """
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+threadpool_limits(1)
+n, repeat = int(sys.argv[1]), int(sys.argv[2])
+A, B = np.random.default_rng(0).random((2, n, n))
+A @ B
+best = float("inf")
+for _ in range(repeat):
+    t0 = time.perf_counter(); A @ B; best = min(best, time.perf_counter() - t0)
+lib = next((i for i in threadpool_info() if i.get("user_api") == "blas"
+            and "numpy" in i.get("filepath", "")), None) or {}
+print(json.dumps({"gflops": 2 * n ** 3 / best / 1e9, "library": lib.get("internal_api"),
+                  "version": lib.get("version"), "kernels": lib.get("architecture")}))
+"""
+
+
+@lru_cache(maxsize=None)
+def reference_peak(n=1024, repeat=5):
+    """The peak every "% of peak" is stated against: numpy's BLAS, one thread, a float64
+    n x n matmul, best of `repeat`, with the kernels the library picks for this CPU by itself.
+    It runs in a fresh Python without the variables that force other kernels (FORCING), so
+    the number is the same whatever this process's environment says (OPENBLAS_CORETYPE=Haswell
+    makes OpenBLAS run AVX2 kernels on an AVX-512 CPU, at about 60 % of their rate).
+    {"gflops", "blas": "openblas 0.3.31, SkylakeX kernels"}; None if it cannot run."""
+    import json
+    env = {k: v for k, v in os.environ.items() if k not in FORCING}
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    try:
+        done = subprocess.run([sys.executable, "-c", _PEAK_CODE, str(n), str(repeat)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        got = json.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return {"gflops": got["gflops"],
+            "blas": f"{got['library']} {got['version']}, {got['kernels']} kernels"}
+
+
+def theoretical_peak(cpuinfo="/proc/cpuinfo"):
+    """Single-core float64 FMA peak from what the CPU says of itself: vector lanes (8 with
+    AVX-512, 4 with AVX2, 2 with SSE2) x 2 flops per FMA x 2 FMA pipes (assumed: x86 cores
+    since Haswell; Zen 4 runs a 512-bit FMA as two 256-bit halves) x the clock /proc/cpuinfo
+    reports (in a VM the base clock: a boost clock makes the real peak higher). None where
+    /proc/cpuinfo is missing. {"gflops", "how"}."""
+    try:
+        with open(cpuinfo) as f:
+            first = f.read().split("\n\n")[0]
+    except OSError:
+        return None
+    info = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
+    flags = set(info.get("flags", "").split())
+    try:
+        ghz = float(info["cpu MHz"]) / 1e3
+    except (KeyError, ValueError):
+        return None
+    lanes, isa = next(((n, isa) for isa, n in (("avx512f", 8), ("avx", 4), ("sse2", 2))
+                       if isa in flags), (1, "scalar"))
+    per_cycle = lanes * (2 if "fma" in flags else 1) * 2
+    return {"gflops": per_cycle * ghz,
+            "how": f"{isa}: {per_cycle} flops per cycle (2 pipes assumed) x {ghz:.2f} GHz reported"}
+
+
+def peaks():
+    """What every "% of peak" is stated against, and what stands beside it: {"peak_gflops",
+    "peak_blas" (reference_peak, or this process's BLAS where no fresh Python can run),
+    "blas_in_use" (the kernels this process's numpy runs), "theoretical_gflops",
+    "theoretical_how"}."""
+    ref = reference_peak()
+    if ref is None:
+        ref = {"gflops": measure_peak(), "blas": f"{peak_blas()}, measured in this process"}
+    else:
+        ref = {**ref, "blas": ref["blas"] + " as the library picks them for this CPU"}
+    theory = theoretical_peak() or {}
+    return {"peak_gflops": ref["gflops"], "peak_blas": ref["blas"], "blas_in_use": peak_blas(),
+            "theoretical_gflops": theory.get("gflops"), "theoretical_how": theory.get("how")}
+
+
 def peak_blas():
-    """numpy's BLAS as the peak's matmul ran it: library, version and the kernels it picked
-    (OpenBLAS picks by CPU unless OPENBLAS_CORETYPE says otherwise: AVX2 kernels run at half
-    the AVX-512 ones' rate, so the peak is the library's under these kernels, not the core's)."""
+    """numpy's BLAS in this process: library, version and the kernels it picked (OpenBLAS
+    picks by CPU unless OPENBLAS_CORETYPE says otherwise)."""
     from threadpoolctl import threadpool_info
+    load_blas()
     libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     lib = next((i for i in libs if "numpy" in i.get("filepath", "")), libs[0] if libs else None)
     if lib is None:

@@ -181,9 +181,10 @@ def batch_gemm_seconds(sizes, batch=256, repeat=7):
 
 def measure(inputs, flops_per_weight):
     """(one row per net of NETS: work, rates, bound, time at the matmul peak, batch-256
-    products' % of peak; the short-row rows; the peak in GFLOP/s), on one thread."""
+    products' % of peak; the short-row rows; run.machine.peaks()), on one thread."""
     with machine.limit_threads(1):
-        peak = machine.measure_peak()
+        peaks = machine.peaks()
+        peak = peaks["peak_gflops"]
         nets = []
         for hidden in NETS:
             sizes = (inputs, *hidden, 1)
@@ -198,4 +199,4 @@ def measure(inputs, flops_per_weight):
                          "compute_bound_us": 1e6 * flops / (peak * 1e9),
                          "gemm256_pct_peak": 100 * flops * 256 / gemm / 1e9 / peak})
         rows = short_rows()
-    return pd.DataFrame(nets), pd.DataFrame(rows), peak
+    return pd.DataFrame(nets), pd.DataFrame(rows), peaks

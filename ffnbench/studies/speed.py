@@ -114,7 +114,8 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
     return pd.DataFrame(rows)
 
 
-def environment(threads, peak):
+def environment(threads, peaks):
+    """Where the comparison ran; `peaks` as run.machine.peaks() gives them."""
     import importlib.metadata as md
     versions = {}
     for pkg in ("numpy", "numba", "torch", "jax", "scipy"):
@@ -123,5 +124,5 @@ def environment(threads, peak):
         except md.PackageNotFoundError:
             versions[pkg] = "not installed"
     return {"cpu": machine.cpu_model(), "python": platform.python_version(), "threads": threads,
-            "peak_gflops": peak, "peak_blas": machine.peak_blas(), **versions, "cc": machine.cc_version(),
+            **peaks, **versions, "cc": machine.cc_version(),
             "gpu": machine.gpu_name()}
