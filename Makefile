@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history history-site clean sweep
+.PHONY: batch bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history history-site clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -79,6 +79,12 @@ methods: $(STAMP)  # optimisers and classification over 20 seeds -> OUT/methods.
 
 compare: $(STAMP)  # per-epoch speed of every backend -> OUT/speed.{csv,md}, OUT/figures/speed_*.png
 	$(BIN)/ffnbench compare --out $(OUT) $(COMPARE_OPTS)
+
+# the batch-size sweep of every backend on the largest net (about 10 minutes on 2 cores)
+BATCH_SWEEP := 1,2,4,8,16,32,64,128,256,512,1024
+
+batch: $(STAMP)  # µs per sample against the batch size, every backend -> OUT/batch/{speed.csv,speed.md,figures/speed_batch.png}
+	$(BIN)/ffnbench compare --no-scaling --hidden 50,100,60,30,20,10 --datasets white --batch-sizes $(BATCH_SWEEP) --repeat 3 --out $(OUT)/batch > /dev/null
 
 bound: $(STAMP)  # the per-sample bound and its micro-benchmarks -> OUT/bound.{csv,md}, bound_rows.csv
 	$(BIN)/ffnbench bound --out $(OUT)

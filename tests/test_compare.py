@@ -205,3 +205,11 @@ def test_a_missing_out_directory_is_made(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0 and (out / "speed.csv").is_file() and (out / "speed.md").is_file()
     assert f"wrote {out / 'speed.csv'}" in err  # it says where it wrote
+
+
+def test_many_batch_sizes_give_one_figure_against_the_batch_size(tmp_path):
+    df = speed.run_cases(["numpy", "numba"], [(3,)], ["red"], [1, 2, 4, 8], repeat=1, peak=1.0)
+    paths = report.figures(df, None, tmp_path)
+    assert [p.name for p in paths] == ["speed_batch.png"]
+    few = report.figures(df[df["batch_size"].isin(["1", "8"])], None, tmp_path / "few")
+    assert [p.name for p in few] == ["speed_backends.png"]

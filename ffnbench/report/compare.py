@@ -110,15 +110,54 @@ def _legend_below(fig, axes):
                frameon=False)
 
 
+MANY_BATCH_SIZES = 4  # from here on, one figure against the batch size replaces the panels
+
+
+def _batch_figure(df, path, on):
+    """µs per sample against the batch size, one panel per dataset x net, with the per-sample
+    bound and the time of the same flops at the matmul peak."""
+    import matplotlib.pyplot as plt
+    groups = list(dict.fromkeys(zip(df["dataset"], df["hidden"])))
+    fig, axes = plt.subplots(1, len(groups), squeeze=False, layout="constrained",
+                             figsize=(min(max(5.0 * len(groups), 8), 10), 4.8))
+    for ax, (dataset, hidden) in zip(axes[0], groups):
+        g = df[(df["dataset"] == dataset) & (df["hidden"] == hidden)]
+        sizes = sorted({int(B) for B in g["batch_size"]})
+        for backend, b in g.groupby("backend", sort=False):
+            b = b.assign(B=b["batch_size"].astype(int)).sort_values("B")
+            ax.plot(b["B"], b["us_per_sample"], label=backend, linewidth=1, **backend_style(backend))
+        bound = g["bound_us_per_sample"].dropna()
+        if len(bound):
+            ax.axhline(bound.iloc[0], color="grey", linestyle="--", linewidth=1,
+                       label="per-sample bound")
+        r = g.iloc[0]
+        at_peak = FLOPS_PER_WEIGHT * r["n_weights"] / (100 * r["gflops"] / r["pct_peak"]) / 1e3
+        ax.axhline(at_peak, color="grey", linestyle=":", linewidth=1, label="the flops at the matmul peak")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(sizes, [str(B) for B in sizes], fontsize=8)
+        ax.minorticks_off()
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set(title=f"{dataset} wine, hidden {hidden.replace('-', ',')}", xlabel="batch size",
+               ylabel="µs per sample (log)")
+    fig.suptitle(f"Time per sample against the batch size, every backend\n{on.strip()}", fontsize=10)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False, fontsize=9)
+    return save_figure(fig, path)
+
+
 def figures(df, scaling, out_dir, machine=None):
-    """speed_backends.png (ms/epoch per net, one panel per dataset x batch size) and
+    """speed_backends.png (ms/epoch per net, one panel per dataset x batch size), or with
+    MANY_BATCH_SIZES or more speed_batch.png (µs/sample against the batch size), and
     speed_scaling.png (ms/epoch against weights); `machine` goes into the titles."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     on = f" on {machine}" if machine else ""
     paths = []
-    if len(df):
+    if len(df) and df["batch_size"].nunique() >= MANY_BATCH_SIZES:
+        paths.append(_batch_figure(df, out_dir / "speed_batch.png", on))
+    elif len(df):
         datasets = list(dict.fromkeys(df["dataset"]))
         batches = list(dict.fromkeys(df["batch_size"]))
         fig, axes = plt.subplots(len(datasets), len(batches), squeeze=False, layout="constrained",
