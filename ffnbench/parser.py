@@ -289,12 +289,17 @@ def _bound(sub):
     p = _command(sub, "bound", help="measure the per-sample SGD bound on this machine",
                  description="Measure the per-sample SGD bound of every speed net on this "
                              "machine (the work per sample at the rates one core reaches on "
-                             "long rows, docs/speed.md) and the short-row micro-benchmarks; "
-                             "write OUT/bound.csv, bound_rows.csv and bound.md. Needs numba.",
+                             "long rows, and the activations, docs/speed.md), the short-row "
+                             "micro-benchmarks, every backend's per-sample time against the "
+                             "bound and numpy's call floor; write OUT/bound.csv, "
+                             "bound_rows.csv, bound_backends.csv, numpy_calls.csv and "
+                             "bound.md. Needs numba.",
                  epilog="example:\n  ffnbench bound --out build/bound")
     p.add_argument("--out", default="build/bound",
                    help="directory for bound.csv, bound_rows.csv and bound.md, made if missing")
     p.add_argument("--inputs", type=int, default=11, help="input features of the nets")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="timed epochs per backend and net, after one untimed (default %(default)s)")
 
 
 def _methods(sub):

@@ -82,7 +82,8 @@ def _dot_chain(T, d, out, rows, width, reps):
 
 
 def _best_ns(fn, args, per, repeat=7, budget=0.02):
-    """Best-of-`repeat` nanoseconds per unit (`per` units per call of fn(*args, reps))."""
+    """Best-of-`repeat` nanoseconds per unit (`per` units per call of fn(*args, reps)), reps
+    chosen so that one call takes about `budget` seconds."""
     fn(*args, 1)
     t0 = time.perf_counter()
     fn(*args, 1)
@@ -122,6 +123,32 @@ def measure_rates(n_weights, row=ROW):
             "backward_update_ns": _best_ns(_backward_stream, (T, v, v, out, rows, row), per)}
 
 
+ACTIVATION_N = 4096  # neurons per call: long enough that no call cost shows, in L1
+
+
+def _activation_passes(kind, z, a, d):
+    """f(z) into a and f'(a) into d with numpy's vectorised (SIMD) loops, no new array."""
+    if kind == "tanh":  # a = tanh z, d = 1 - a^2
+        return lambda: (np.tanh(z, out=a), np.multiply(a, a, out=d), np.subtract(1.0, d, out=d))
+    if kind == "sigmoid":  # a = 1 / (1 + e^-z), d = a (1 - a)
+        return lambda: (np.negative(z, out=a), np.exp(a, out=a), np.add(a, 1.0, out=a),
+                        np.reciprocal(a, out=a), np.subtract(1.0, a, out=d), np.multiply(d, a, out=d))
+    return lambda: (np.maximum(z, 0.0, out=a), np.greater(z, 0.0, out=d))  # relu, relu'(0) = 0
+
+
+def activation_rates(n=ACTIVATION_N, repeat=7):
+    """ns per neuron of each hidden activation f(z) and its derivative f'(a) together, in
+    numpy's vectorised loops over n values in cache: what a kernel that vectorises them pays
+    per neuron and sample (the bound's activation part)."""
+    z = np.random.default_rng(0).uniform(-3, 3, n)
+    a, d = np.empty(n), np.empty(n)
+    out = {}
+    for kind in ("sigmoid", "tanh", "relu"):
+        passes = _activation_passes(kind, z, a, d)
+        out[kind] = _best_ns(lambda reps: [passes() for _ in range(reps)], (), n, repeat)
+    return out
+
+
 def work(sizes):
     """Per-sample work of per-sample SGD on layer widths `sizes` (inputs .. outputs)."""
     layers = list(zip(sizes[:-1], sizes[1:]))
@@ -133,11 +160,14 @@ def work(sizes):
             "weight_loads": 2 * weights, "weight_stores": weights}
 
 
-def per_sample_bound(sizes, rates):
+def per_sample_bound(sizes, rates, activation_ns=0.0):
     """Seconds per sample: every weight streamed once forward and once through the fused
-    backward + update, at the measured long-row rates."""
+    backward + update, at the measured long-row rates, and every hidden neuron's activation
+    and derivative at `activation_ns` (activation_rates; the output layer of a regression
+    is linear)."""
     w = work(sizes)["weights"]
-    return 1e-9 * w * (rates["forward_ns"] + rates["backward_update_ns"])
+    return 1e-9 * (w * (rates["forward_ns"] + rates["backward_update_ns"])
+                   + sum(sizes[1:-1]) * activation_ns)
 
 
 def short_rows(widths=(1, 5, 8, 10, 16, 20, 30, 32, 50, 64, 100, 128), rows=64):
@@ -150,6 +180,46 @@ def short_rows(widths=(1, 5, 8, 10, 16, 20, 30, 32, 50, 64, 100, 128), rows=64):
                     "backward_update_ns_per_row": _best_ns(_backward_stream, (T, v, v, o, rows, width), rows),
                     "ordered_dot_ns_per_row": _best_ns(_dot_chain, (T, v, o, rows, width), rows)})
     return out
+
+
+def numpy_calls(sizes, activation="tanh", repeat=7, number=2000):
+    """The calls one sample of numpy's per-sample SGD loop makes (impls/numpy_ffn.py,
+    _sgd_epoch: every product one positional BLAS call, f' of all hidden layers in two ufunc
+    calls), each timed alone on this net's shapes: rows (call, per sample, µs per call, µs
+    per sample). Their sum is the floor of a NumPy program of this shape: a loop making
+    fewer calls would have to leave out a product, an activation or an update."""
+    from scipy.linalg.blas import dgemv, dger
+    from timeit import repeat as timeit_repeat
+    rng = np.random.default_rng(0)
+    shapes = list(zip(sizes[1:], (n + 1 for n in sizes[:-1])))  # [W | b]: (n_out, n_in + 1)
+    V = [np.asfortranarray(rng.uniform(-0.1, 0.1, shape)) for shape in shapes]
+    x = [rng.uniform(-1, 1, n_in) for _, n_in in shapes]
+    y = [rng.uniform(-1, 1, n_out) for n_out, _ in shapes]
+    back = [np.empty(n_in) for _, n_in in shapes]
+    hidden = rng.uniform(-1, 1, sum(sizes[1:-1]) + len(sizes) - 2)  # all a(l) with their slots
+    fh, one, top = np.empty_like(hidden), np.ones_like(hidden), rng.uniform(-1, 1, sizes[-1])
+    deltas = [(b[:-1], rng.uniform(0, 1, len(b) - 1), np.empty(len(b) - 1)) for b in back[1:]]
+    f = {"tanh": np.tanh, "sigmoid": np.exp, "relu": np.negative}[activation]  # sigmoid: its exp
+    calls = {  # name -> [one statement per call of one sample], arrays bound beforehand as in
+        # the loop, so that only the call is timed
+        "dgemv W [a, 1] (forward)": [lambda V=V_, a=a_, o=o_: dgemv(1.0, V, a, 0.0, o, 0, 1, 0, 1, 0, 1)
+                                      for V_, a_, o_ in zip(V, x, y)],
+        f"{activation} of each hidden layer": [lambda o=o_, f=f: f(o, o) for o_ in y[:-1]],
+        "subtract (output error)": [lambda o=y[-1], t=top, d=back[-1][:sizes[-1]]: np.subtract(o, t, d)],
+        "f' of all hidden layers (2 ufuncs)": [lambda: np.multiply(hidden, hidden, fh),
+                                               lambda: np.subtract(one, fh, fh)],
+        "dgemv W^T delta (backward)": [lambda V=V_, d=o_, b=b_: dgemv(1.0, V, d, 0.0, b, 0, 1, 0, 1, 1, 1)
+                                       for V_, o_, b_ in list(zip(V, y, back))[1:]],
+        "dger delta [a, 1]^T (update)": [lambda V=V_, d=o_, a=a_: dger(-1e-9, d, a, 1, 1, V, 1, 1, 1)
+                                         for V_, o_, a_ in zip(V, y, x)],
+        "multiply delta by f'": [lambda d=d_, g=g_, o=o_: np.multiply(d, g, o) for d_, g_, o_ in deltas],
+    }
+    rows = []
+    for name, stmts in calls.items():
+        us = [1e6 * min(timeit_repeat(st, number=number, repeat=repeat)) / number for st in stmts]
+        rows.append({"call": name, "per_sample": len(stmts), "us_per_call": float(np.mean(us)),
+                     "us_per_sample": float(np.sum(us))})
+    return rows
 
 
 def batch_gemm_seconds(sizes, batch=256, repeat=7):
@@ -179,24 +249,29 @@ def batch_gemm_seconds(sizes, batch=256, repeat=7):
     return best
 
 
-def measure(inputs, flops_per_weight):
-    """(one row per net of NETS: work, rates, bound, time at the matmul peak, batch-256
-    products' % of peak; the short-row rows; run.machine.peaks()), on one thread."""
+def measure(inputs, flops_per_weight, activation="tanh"):
+    """(one row per net of NETS: work, rates, the bound with and without `activation`, time
+    at the matmul peak, batch-256 products' % of peak; the short-row rows; the activation
+    rates; run.machine.peaks()), on one thread."""
     with machine.limit_threads(1):
         peaks = machine.peaks()
         peak = peaks["peak_gflops"]
+        acts = activation_rates()
         nets = []
         for hidden in NETS:
             sizes = (inputs, *hidden, 1)
             w = work(sizes)
             rates = measure_rates(w["weights"])
-            t = per_sample_bound(sizes, rates)
+            weights_s = per_sample_bound(sizes, rates)
+            t = per_sample_bound(sizes, rates, acts[activation])
             gemm = batch_gemm_seconds(sizes)
             flops = flops_per_weight * w["weights"]
-            nets.append({"hidden": "-".join(map(str, hidden)), **w,
+            nets.append({"hidden": "-".join(map(str, hidden)), **w, "neurons": sum(hidden),
                          **{f"rate_{k}": v for k, v in rates.items()},
+                         "weights_us": 1e6 * weights_s, "activation": activation,
+                         "activations_us": 1e6 * (t - weights_s),
                          "bound_us": 1e6 * t, "bound_gflops": flops / t / 1e9,
                          "compute_bound_us": 1e6 * flops / (peak * 1e9),
                          "gemm256_pct_peak": 100 * flops * 256 / gemm / 1e9 / peak})
         rows = short_rows()
-    return pd.DataFrame(nets), pd.DataFrame(rows), peaks
+    return pd.DataFrame(nets), pd.DataFrame(rows), acts, peaks

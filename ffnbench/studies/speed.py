@@ -64,16 +64,23 @@ def _bound_rates(n_weights):
     return bound.measure_rates(n_weights)
 
 
-def per_sample_bound(params):
-    """Seconds per sample of the per-sample SGD bound (studies/bound.py) for these weights,
-    its rates measured here, once per size; None where numba is not installed."""
+@functools.lru_cache(maxsize=None)
+def _activation_rates():
+    from . import bound
+    return bound.activation_rates()
+
+
+def per_sample_bound(params, activation="tanh"):
+    """Seconds per sample of the per-sample SGD bound (studies/bound.py) for these weights
+    and hidden activation, its rates measured here, once per size; None where numba is not
+    installed."""
     sizes = (params[0][0].shape[1], *(len(b) for _, b in params))
     try:
         from . import bound
         rates = _bound_rates(bound.work(sizes)["weights"])
     except ImportError:
         return None
-    return bound.per_sample_bound(sizes, rates)
+    return bound.per_sample_bound(sizes, rates, _activation_rates()[activation])
 
 
 def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=None):
@@ -96,11 +103,14 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
                     seconds, warmup, weights[name], device = time_case(case, repeat, prepared)
                     group.append(_row(case, seconds, warmup, n_weights,
                                       len(prepared.X["train"]), peak, device))
-                bound_s = per_sample_bound(prepared.params) if B == 1 else None
+                activation = Case(backends[0], hidden, dataset, B).config().activation
+                bound_s = per_sample_bound(prepared.params, activation) if B == 1 else None
                 for r in group:  # the bound is per-sample SGD's; a batch has % peak
                     r["bound_us_per_sample"] = None if bound_s is None else 1e6 * bound_s
                     r["pct_bound"] = None if bound_s is None else 100 * bound_s * r["n_samples"] / (
                         r["ms_median"] / 1e3)
+                    r["overhead_us_per_sample"] = (None if bound_s is None
+                                                   else r["us_per_sample"] - 1e6 * bound_s)
                 ref = "torch" if "torch" in weights else backends[0]
                 times = {r["backend"]: r["ms_median"] for r in group}
                 for r in group:
