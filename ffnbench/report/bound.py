@@ -7,12 +7,13 @@ def _nets(nets, acts):
     act = nets["activation"].iloc[0]
     lines = [f"| hidden | weights | hidden neurons | FMA fwd | FMA bwd | update flops | weight loads | "
              f"stores | fwd ns/w | bwd+upd ns/w | weights µs | {act} µs | bound µs/sample | "
-             f"bound GFLOP/s | {FLOPS_PER_WEIGHT} W / peak µs | batch-256 GEMMs alone, % peak |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"bound GFLOP/s | at the net's row lengths µs | {FLOPS_PER_WEIGHT} W / peak µs | "
+             "batch-256 GEMMs alone, % peak |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.hidden} | {r.weights} | {r.neurons} | {r.fma_forward} | {r.fma_backward} | "
               f"{r.flops_update} | {r.weight_loads} | {r.weight_stores} | {r.rate_forward_ns:.3f} | "
               f"{r.rate_backward_update_ns:.3f} | {r.weights_us:.3f} | {r.activations_us:.3f} | "
-              f"{r.bound_us:.3f} | {r.bound_gflops:.1f} | {r.compute_bound_us:.2f} | "
+              f"{r.bound_us:.3f} | {r.bound_gflops:.1f} | {r.net_shapes_us:.3f} | {r.compute_bound_us:.2f} | "
               f"{r.gemm256_pct_peak:.0f} |" for r in nets.itertuples()]
     lines += ["", "Activation and derivative per hidden neuron, ns (numpy's vectorised loops over "
                   "4,096 neurons in cache): " + ", ".join(f"{k} {v:.2f}" for k, v in acts.items()) + "."]
@@ -55,7 +56,10 @@ def markdown(nets, rows, acts, peaks, times, calls):
              "The bound streams every weight once forward and once through the fused backward + "
              "update at the rates measured on rows of 128 doubles over as many weights as the net "
              "has, and computes every hidden neuron's activation and derivative at the rate of "
-             f"numpy's vectorised loops; `{FLOPS_PER_WEIGHT} W / peak` is the time of the flops at "
+             f"numpy's vectorised loops. *At the net's row lengths*: the same two loops run on "
+             "the net's own layer shapes (rows as short as its layers) plus the activations: what "
+             "this loop design costs at these sizes. "
+             f"`{FLOPS_PER_WEIGHT} W / peak` is the time of the flops at "
              "the matmul peak; the last column is the % of peak that the three matrix products "
              "per layer of a batch of 256 reach alone (numpy's BLAS).", ""]
     lines += _nets(nets, acts)
