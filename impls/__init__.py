@@ -25,6 +25,8 @@ Each backend module states its DECLARATION once, as the first statement after it
 of impls, written with literal values only: the registry reads it from the source without
 importing the module (and so without importing its engine), and everything else that knows
 about backends (CLI choices, device validation, tests, cache fingerprint, asv) asks here.
+What a backend's engine cannot express (FEATURES, e.g. Adam or a quirk) it declares in
+`refuses`: refusal() says so in one line, TrainConfig stops there and the checks skip it.
 """
 import ast
 import importlib
@@ -43,6 +45,7 @@ BACKENDS = {  # name -> its module in this package, imported on first use (a mis
     "torch": "torch_ffn",
     "jax": "jax_ffn",
     "c": "c_ffn",
+    "sklearn": "sklearn_ffn",
 }
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
@@ -92,6 +95,18 @@ class HyperParams(NamedTuple):
 
 
 GRADIENTS = ("hand-written", "autograd")  # autograd: the engine differentiates the loss
+# What a backend may declare it cannot express (Declaration.refuses): feature -> (the option
+# that asks for it, whether training with HyperParams hp and n_out outputs uses it; n_out is
+# None where it is not known yet, as in a config before the data are read).
+FEATURES = {
+    "adam": ("--optimizer adam", lambda hp, n_out: hp.optimizer == "adam"),
+    "input_activation": ("--input-activation", lambda hp, n_out: hp.input_activation),
+    "grad_bug": ("--grad-bug", lambda hp, n_out: hp.grad_bug),
+    "relu_grad0": ("--relu-grad0 1 with relu",  # relu'(0) only matters for relu
+                   lambda hp, n_out: hp.activation == "relu" and hp.relu_grad0 != 0.0),
+    "softmax2": ("--loss ce with two outputs (a binary task)",
+                 lambda hp, n_out: hp.loss == "ce" and n_out == 2),
+}
 
 
 class Declaration(NamedTuple):
@@ -104,6 +119,7 @@ class Declaration(NamedTuple):
     gradients: str  # "hand-written" backpropagation, or "autograd" by the engine
     sources: tuple  # files under impls/ that define it: their bytes key the result cache
     tools: tuple  # programs it runs, found on PATH; $NAME (e.g. $CC for cc) overrides
+    refuses: tuple  # ((feature, why), ...): the FEATURES it cannot express, each with its reason
 
 
 class Backend(Protocol):
@@ -180,6 +196,11 @@ def _checked(d, name, fname):
     problems += [f"source {s} does not exist" for s in d.sources if not (HERE / s).is_file()]
     if d.packages and not d.extra:
         problems.append("packages need an extra that installs them")
+    for entry in d.refuses:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] in FEATURES
+                and isinstance(entry[1], str) and entry[1]):
+            problems.append(f"refuses entry {entry!r} must be (feature, why) with a feature of "
+                            f"{', '.join(FEATURES)}")
     if problems:
         raise BadDeclaration(f"{fname}: DECLARATION {'; '.join(problems)}")
     return d
@@ -217,6 +238,21 @@ def unavailable(name):
             return (f"backend '{name}' needs the program '{tool}' (set ${tool.upper()} or put it "
                     "on PATH), which was not found")
     return None
+
+
+def features(hp, n_out=None):
+    """The FEATURES that training with HyperParams hp (and n_out outputs, where known) uses."""
+    return tuple(f for f, (_, uses) in FEATURES.items() if uses(hp, n_out))
+
+
+def refusal(name, hp, n_out=None):
+    """Why backend `name` cannot train with hp (one line), or None; imports nothing."""
+    why = dict(declaration(name).refuses)
+    refused = [f for f in features(hp, n_out) if f in why]
+    if not refused:
+        return None
+    return (f"backend '{name}' cannot express "
+            + "; nor ".join(f"{FEATURES[f][0]}: {why[f]}" for f in refused))
 
 
 def load(name):

@@ -13,6 +13,11 @@ are tiny and synthetic (no dataset needed), so the slowest backend stays fast.
     check_finite_differences gradients() against central differences of the objective
     check_gradients          gradients() against the reference's autograd, to 1e-12
     check_same_as_reference  3 epochs of a Case: the same weights as the reference to 1e-12
+
+A backend that declares it cannot express a feature (impls.Declaration.refuses: Adam, a
+quirk, ...) is not checked on the cases that use it: a check whose cases are all refused
+raises Refused (the tests skip it, with the reason), and one with some refused returns them
+as [(what, why), ...], so a refusal is always said, never counted as a pass.
 """
 import importlib
 from itertools import product
@@ -39,6 +44,30 @@ QUIRK_SWITCHES = {  # HyperParams fields of the printed code's quirks, one case 
 
 def _fail(name, what):
     raise AssertionError(f"backend '{name}': {what}")
+
+
+class Refused(Exception):
+    """Every case of a check uses a feature the backend refuses; args[0] says which and why,
+    .skipped lists them as [(what, why), ...]."""
+
+    def __init__(self, skipped):
+        super().__init__("; ".join(dict.fromkeys(why for _, why in skipped)))
+        self.skipped = skipped
+
+
+def refused(name, hp, n_out, what, skipped):
+    """True (and (what, why) added to skipped) where backend `name` refuses hp."""
+    why = impls.refusal(name, hp, n_out)
+    if why:
+        skipped.append((what, why))
+    return why is not None
+
+
+def _skipped(skipped, ran):
+    """A check's end: raise Refused if it checked nothing, else return what it skipped."""
+    if skipped and not ran:
+        raise Refused(skipped)
+    return skipped
 
 
 def max_diff(a, b):
@@ -109,16 +138,20 @@ def _wanted(quirk_case, quirks):
 
 
 def check_hand_gradients(name, quirks=None):
-    backend = impls.load(name)
+    backend, skipped, ran = impls.load(name), [], 0
     for case, x, y, W1, b1, W2, b2, want in HAND_GRADIENTS:
         if not _wanted(case, quirks):
             continue
         hp = HyperParams(activation="relu", lr=0.1, l2=0.0, **case)
+        if refused(name, hp, 1, f"hand gradients {case or 'no quirks'}, x={x}", skipped):
+            continue
+        ran += 1
         (gW1, gb1), (gW2, gb2) = backend.gradients(backend.from_numpy(_net(W1, b1, W2, b2), hp),
                                                    np.array([[x]]), np.array([[y]]))
         got = (gW1[0, 0], gb1[0], gW2[0, 0], gb2[0])
         if not np.allclose(got, want, rtol=0, atol=1e-15):
             _fail(name, f"gradients {case or 'no quirks'}, x={x}, y={y}: got {got}, want {want}")
+    return _skipped(skipped, ran)
 
 
 def check_sgd_step(name):
@@ -143,8 +176,11 @@ def check_sgd_step(name):
 def check_adam_step(name):
     """Adam's first step moves every parameter by lr * sign(g) (eps = 0): with
     M = (1 - b1) g, G = (1 - b2) g^2, M / (1 - b1) = g and sqrt(G / (1 - b2)) = |g|."""
-    backend = impls.load(name)
     hp = HyperParams(activation="relu", lr=0.1, l2=0.0, optimizer="adam", eps=0.0)
+    skipped = []
+    if refused(name, hp, 1, "one Adam step", skipped):
+        raise Refused(skipped)
+    backend = impls.load(name)
     state = backend.from_numpy(_net(0.5, 0.0, 2.0, 0.0), hp)
     backend.train_epoch(state, np.array([[1.0]]), np.array([[0.0]]), np.array([0]))
     backend.synchronize(state)
@@ -182,18 +218,21 @@ def check_finite_differences(name, quirks=None, h=1e-6):
     """gradients() against central differences on a 3-3-2-k net and 5 samples, each loss
     once (with another activation), and with input_activation (still the true gradient);
     never with grad_bug (not a gradient). check_gradients covers the other combinations."""
-    backend = impls.load(name)
+    backend, skipped, ran = impls.load(name), [], 0
     cases = [(loss, a, {}) for loss, a in zip(LOSSES, ("tanh", "relu", "sigmoid"))]
     cases += [("mse", "relu", {"input_activation": True})]
     for loss, activation, case in cases:
         if not _wanted(case, quirks):
             continue
+        hp = HyperParams(activation=activation, lr=0.1, l2=0.1, loss=loss, **case)
+        if refused(name, hp, N_OUT[loss], f"finite differences, {loss} {activation} {case}", skipped):
+            continue
+        ran += 1
         params, X, Y = synthetic(loss, seed=1)
         # + 0.3 on the first layer: no z exactly 0 (relu'(0) has no finite difference)
         params = [(params[0][0][:3, :3] + 0.3, params[0][1][:3]), (params[1][0][:2, :3], params[1][1][:2]),
                   (params[2][0][:, :2], params[2][1])]
         X, Y = X[:5, :3], Y[:5]
-        hp = HyperParams(activation=activation, lr=0.1, l2=0.1, loss=loss, **case)
         grads = backend.gradients(backend.from_numpy(params, hp), X, Y)
         fd = []
         for l, (W, b) in enumerate(params):
@@ -214,21 +253,26 @@ def check_finite_differences(name, quirks=None, h=1e-6):
         if not err <= 1e-6 or scale == 0:
             _fail(name, f"gradients vs finite differences, {loss} {activation} {case}: "
                         f"relative error {err:.2e}")
+    return _skipped(skipped, ran)
 
 
 def check_gradients(name, reference="torch"):
     """gradients() equal the reference's (autograd) to 1e-12, every loss x activation."""
-    backend, ref = impls.load(name), impls.load(reference)
+    backend, ref, skipped, ran = impls.load(name), impls.load(reference), [], 0
     for loss, activation in product(LOSSES, ACTIVATIONS):
+        hp = HyperParams(activation=activation, lr=0.1, l2=0.1, loss=loss)
+        if refused(name, hp, N_OUT[loss], f"gradients, {loss} {activation}", skipped):
+            continue
+        ran += 1
         params, X, Y = synthetic(loss, seed=2)
         params[0][0][0] += 0.3  # no z exactly 0: relu'(0) is a quirk case
-        hp = HyperParams(activation=activation, lr=0.1, l2=0.1, loss=loss)
         got = backend.gradients(backend.from_numpy(params, hp), X[:7], Y[:7])
         want = ref.gradients(ref.from_numpy(params, hp), X[:7], Y[:7])
         scale = max(max(np.max(np.abs(gW)), np.max(np.abs(gb))) for gW, gb in want)
         if not max_diff(got, want) <= 1e-12 * scale:
             _fail(name, f"gradients, {loss} {activation}: max |dg| against {reference} "
                         f"{max_diff(got, want):.2e} (scale {scale:.2e})")
+    return _skipped(skipped, ran)
 
 
 class Case(NamedTuple):
@@ -277,7 +321,11 @@ def train(name, case, epochs=REF_EPOCHS):
 
 
 def check_same_as_reference(name, case, reference="torch", reference_weights=None):
-    """`case` trained by backend `name` and by `reference` ends with the same weights."""
+    """`case` trained by backend `name` and by `reference` ends with the same weights
+    (Refused where `name` cannot express it)."""
+    skipped = []
+    if refused(name, case.hp(), N_OUT[case.loss], case.id, skipped):
+        raise Refused(skipped)
     w, start = train(name, case)
     ref = reference_weights if reference_weights is not None else train(reference, case)[0]
     if not max_diff(ref, start) > 1e-4:
@@ -292,9 +340,15 @@ CHECKS = [check_declaration, check_round_trip, check_hand_gradients, check_sgd_s
 
 
 def check_backend(name, reference="torch"):
-    """Every check on backend `name`; the first failure raises AssertionError."""
-    for check in CHECKS:
-        check(name)
+    """Every check on backend `name`; the first failure raises AssertionError. Returns what
+    was not checked because the backend refuses it: [(what, why), ...]."""
+    skipped = []
+    checks = [(check, ()) for check in CHECKS]
     if name != reference:
-        for case in cases():
-            check_same_as_reference(name, case, reference)
+        checks += [(check_same_as_reference, (case, reference)) for case in cases()]
+    for check, args in checks:
+        try:
+            skipped += check(name, *args) or []
+        except Refused as e:
+            skipped += e.skipped
+    return skipped

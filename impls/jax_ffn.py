@@ -24,7 +24,7 @@ from . import Declaration  # noqa: E402
 
 DECLARATION = Declaration(
     name="jax", devices=("cpu", "cuda"), extra="jax", packages=("jax", "jaxlib"),
-    gradients="autograd", sources=("jax_ffn.py",), tools=(),
+    gradients="autograd", sources=("jax_ffn.py",), tools=(), refuses=(),
 )
 
 

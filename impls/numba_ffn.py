@@ -28,7 +28,7 @@ from . import DELTA_SCALE, Declaration
 
 DECLARATION = Declaration(
     name="numba", devices=("cpu",), extra="numba", packages=("numba",), gradients="hand-written",
-    sources=("numba_ffn.py",), tools=(),
+    sources=("numba_ffn.py",), tools=(), refuses=(),
 )
 # numba kernels branch on small integers; these names are the only place they are spelled
 SIGMOID, TANH, RELU = 0, 1, 2  # hidden activations

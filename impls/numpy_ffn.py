@@ -7,7 +7,7 @@ from . import DELTA_SCALE, S_MIN, Declaration
 
 DECLARATION = Declaration(
     name="numpy", devices=("cpu",), extra=None, packages=(), gradients="hand-written",
-    sources=("numpy_ffn.py",), tools=(),
+    sources=("numpy_ffn.py",), tools=(), refuses=(),
 )
 
 

@@ -8,7 +8,7 @@ from . import DELTA_SCALE, S_MIN, Declaration
 
 DECLARATION = Declaration(
     name="python", devices=("cpu",), extra=None, packages=(), gradients="hand-written",
-    sources=("python_ffn.py",), tools=(),
+    sources=("python_ffn.py",), tools=(), refuses=(),
 )
 
 

@@ -8,7 +8,7 @@ from . import Declaration
 
 DECLARATION = Declaration(
     name="torch", devices=("cpu", "cuda"), extra="torch", packages=("torch",),
-    gradients="autograd", sources=("torch_ffn.py",), tools=(),
+    gradients="autograd", sources=("torch_ffn.py",), tools=(), refuses=(),
 )
 ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
 LOSS = {  # per-sample loss from the logits z(L), summed over outputs: (m,)

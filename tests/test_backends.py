@@ -1,6 +1,8 @@
 """Every registered backend passes impls.checks (its declaration, hand-checked steps,
 gradients, and the torch reference's weights for every optimiser x loss x activation x
-quirk switch), and trains the real wine data to the reference's weights."""
+quirk switch), and trains the real wine data to the reference's weights. What a backend
+declares it cannot express (Declaration.refuses) is skipped with its reason, and the skips
+are listed here in full."""
 from functools import lru_cache
 
 import numpy as np
@@ -14,6 +16,37 @@ from ffnbench.impls import checks
 from conftest import BACKENDS, max_weight_diff, subset
 
 REFERENCE = "torch"  # autograd + torch.optim: the hand-written backends are checked against it
+LOSSES, ACTIVATIONS = ("mse", "bce", "ce"), ("sigmoid", "tanh", "relu")
+# Every backend's Declaration.refuses (impls.FEATURES), and what of the common checks each
+# refusal skips: the features that refuse it -> the checks' names for what is skipped
+REFUSES = {"sklearn": {"adam", "input_activation", "grad_bug", "relu_grad0", "softmax2"}}
+SKIPS = {"sklearn": {
+    ("adam",): ["one Adam step", *(f"adam-5-{loss}-{a}-plain" for loss in LOSSES for a in ACTIVATIONS),
+                "adam-1-mse-tanh-plain"],
+    ("input_activation",): ["hand gradients {'input_activation': True}, x=-1.0",
+                            "finite differences, mse relu {'input_activation': True}",
+                            *(f"sgd-1-{loss}-{a}-input_activation" for loss in LOSSES for a in ACTIVATIONS)],
+    ("grad_bug",): ["hand gradients {'grad_bug': True}, x=1.0",
+                    *(f"sgd-1-{loss}-{a}-grad_bug" for loss in LOSSES for a in ACTIVATIONS)],
+    ("relu_grad0",): ["hand gradients {'relu_grad0': 1.0}, x=-1.0",
+                      *(f"sgd-1-{loss}-relu-relu_grad0" for loss in LOSSES)],
+    # all quirks at once; relu'(0) is refused only where it matters, with relu
+    ("input_activation", "grad_bug"): [
+        "hand gradients {'input_activation': True, 'grad_bug': True}, x=-1.0",
+        *(f"sgd-1-{loss}-{a}-all_quirks" for loss in LOSSES for a in ("sigmoid", "tanh"))],
+    ("input_activation", "grad_bug", "relu_grad0"): [f"sgd-1-{loss}-relu-all_quirks" for loss in LOSSES],
+    ("adam", "input_activation", "grad_bug"): ["adam-5-bce-tanh-all_quirks", "adam-5-ce-sigmoid-all_quirks"],
+    ("adam", "input_activation", "grad_bug", "relu_grad0"): ["adam-5-mse-relu-all_quirks"],
+    # softmax2 (ce with two outputs) never arises here: the checks' ce has 3 outputs
+}}
+
+
+def _unless_refused(check, *args, **kw):
+    """Run a check; skip the test, with the backend's reason, where it refuses every case."""
+    try:
+        return check(*args, **kw)
+    except checks.Refused as e:
+        pytest.skip(str(e))
 
 
 @pytest.mark.parametrize("check", [checks.check_declaration, checks.check_round_trip,
@@ -22,7 +55,7 @@ REFERENCE = "torch"  # autograd + torch.optim: the hand-written backends are che
                          ids=lambda c: c.__name__)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_check(name, check):
-    check(name)
+    _unless_refused(check, name)
 
 
 @pytest.mark.parametrize("quirks", [False, True], ids=["plain", "quirks"])
@@ -30,7 +63,7 @@ def test_check(name, check):
                          ids=lambda c: c.__name__)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_gradient_check(name, check, quirks):
-    check(name, quirks=quirks)
+    _unless_refused(check, name, quirks=quirks)
 
 
 @lru_cache(maxsize=None)
@@ -41,7 +74,52 @@ def _weights(name, case):
 @pytest.mark.parametrize("case", checks.cases(), ids=lambda c: c.id)
 @pytest.mark.parametrize("name", [b for b in BACKENDS if b != REFERENCE])
 def test_same_weights_as_the_reference(name, case):
+    why = impls.refusal(name, case.hp(), checks.N_OUT[case.loss])
+    if why:  # before the reference trains for nothing
+        pytest.skip(why)
     checks.check_same_as_reference(name, case, REFERENCE, _weights(REFERENCE, case))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_the_checks_skip_exactly_what_a_backend_refuses(name):
+    """A backend refuses what it declares and nothing else, and the common checks skip
+    exactly the cases listed in SKIPS, each with the reason its declaration gives."""
+    declared = dict(impls.declaration(name).refuses)
+    assert set(declared) == REFUSES.get(name, set())
+    if not declared:  # nothing to skip: no case is refused (and check_backend runs them all)
+        assert not any(impls.refusal(name, c.hp(), checks.N_OUT[c.loss]) for c in checks.cases())
+        return
+    skipped = checks.check_backend(name, REFERENCE)
+    got = {}
+    for what, why in skipped:
+        assert why.startswith(f"backend '{name}' cannot express ") and "\n" not in why, why
+        got[what] = tuple(f for f, (option, _) in impls.FEATURES.items()
+                          if f"{option}: {declared.get(f)}" in why)
+    want = {what: features for features, whats in SKIPS.get(name, {}).items() for what in whats}
+    assert got == want
+    assert len(skipped) == len(want)  # each skipped once
+
+
+def test_a_refused_feature_is_one_line_at_config_time(capsys):
+    """TrainConfig refuses what the backend declares it cannot express: one UserError line,
+    exit status 2 from the command line, before any data are read."""
+    from ffnbench import cli
+    from ffnbench.core.errors import UserError
+    with pytest.raises(UserError, match="^backend 'sklearn' cannot express --optimizer adam: "
+                                        "scikit-learn's Adam adds eps"):
+        TrainConfig(backend="sklearn", optimizer="adam")
+    with pytest.raises(UserError, match="--loss ce with two outputs"):
+        TrainConfig(backend="sklearn", dataset="color", loss="ce")
+    with pytest.raises(UserError, match="--input-activation: .*; nor --grad-bug: "):
+        TrainConfig(backend="sklearn", input_activation=True, grad_bug=True)
+    TrainConfig(backend="sklearn", activation="tanh", relu_grad0=1)  # relu'(0) unused: fine
+    TrainConfig(backend="sklearn", dataset="red-quality-class", loss="ce")
+    for name in (b for b in BACKENDS if not REFUSES.get(b)):
+        TrainConfig(backend=name, optimizer="adam", dataset="color", loss="ce", input_activation=True,
+                    grad_bug=True, relu_grad0=1, activation="relu")
+    assert cli.main(["train", "--backend", "sklearn", "--optimizer", "adam", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot express --optimizer adam" in err, err
 
 
 def test_every_backend_is_declared_and_checked():

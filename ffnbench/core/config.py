@@ -165,6 +165,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:
                 raise UserError(f"--{name} must be a whole number of at least {low}, got {value!r}")
+        reason = impls.refusal(self.backend, self.hp, self.n_outputs)  # Declaration.refuses
+        if reason:
+            raise UserError(reason)
 
     def _check_loss(self):
         task = TASKS[self.dataset]
@@ -180,6 +183,12 @@ class TrainConfig:
     @property
     def task(self):
         return TASKS[self.dataset]
+
+    @property
+    def n_outputs(self):
+        """The network's outputs where the config decides them; None for a multiclass task
+        (one per grade present in the data)."""
+        return {"regression": 1, "binary": 2 if self.loss == "ce" else 1}.get(self.task)
 
     @property
     def hp(self):
