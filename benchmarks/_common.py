@@ -28,7 +28,7 @@ from . import THREADS
 # Spelled out, not impls.BACKENDS: asv runs this suite (from the checkout) against every
 # older commit, whose registry may lack a newer backend; that backend is then a skip.
 # tests/test_benchmarks.py checks that this is the current registry, in its order.
-BACKENDS = ["python", "numpy", "numba", "torch", "jax", "c"]
+BACKENDS = ["python", "numpy", "numba", "torch", "jax", "c", "sklearn"]
 ARCHS = ["10", "50-30-20-10-5", "50-100-60-30-20-10"]  # hidden layer sizes, as asv shows them
 LARGEST = ARCHS[-1]
 DATASETS = ["red", "white"]
@@ -40,9 +40,12 @@ TARGET_VAL_MSE = 0.43  # epochs-to-target: first epoch whose validation MSE is <
 TINY_TRAIN = 48  # training samples per part in tiny mode
 TINY_EPOCHS = 2
 
-# Pure Python takes 0.4-2 s per epoch on red and 1.3-8 s on white on the two deep nets
-# (per-sample SGD, 2-core reference machine): too slow to repeat for every commit.
-SLOW = {("python", "50-30-20-10-5"), ("python", "50-100-60-30-20-10")}
+# Too slow to repeat for every commit (results/speed.md has them): pure Python on the two
+# deep nets at any batch size (0.4-8 s per epoch), scikit-learn there per sample (0.3-1.7 s:
+# its per-batch overhead, paid per sample; its mini-batch epochs take milliseconds).
+DEEP = ("50-30-20-10-5", "50-100-60-30-20-10")
+SLOW = {("python", arch) for arch in DEEP}
+SLOW_PER_SAMPLE = {("sklearn", arch) for arch in DEEP}
 
 # Import the engines once here: with asv's forkserver launch method (asv.conf.json) every
 # benchmark process is forked from one that already imported numba and torch.
@@ -101,8 +104,12 @@ def config(backend="numpy", arch="10", dataset="red", batch_size=1, **kw):
     return TrainConfig(backend=backend, dataset=dataset, hidden=hidden_sizes(arch), **kw)
 
 
-def skip_if_slow(backend, arch):
-    if (backend, arch) in SLOW:
+def slow(backend, arch, batch_size=1):
+    return (backend, arch) in SLOW or (batch_size == 1 and (backend, arch) in SLOW_PER_SAMPLE)
+
+
+def skip_if_slow(backend, arch, batch_size=1):
+    if slow(backend, arch, batch_size):
         raise NotImplementedError(f"{backend} on {arch}: skipped, too slow to run per commit")
 
 

@@ -50,7 +50,7 @@ class TimeMiniBatchEpoch(EpochTiming):
         return prepare_grid()
 
     def setup(self, grid, backend, hidden, dataset, batch_size):
-        skip_if_slow(backend, hidden)
+        skip_if_slow(backend, hidden, batch_size)
         self.backend, self.state, self.X, self.Y, self.order = epoch_state(
             grid, backend, hidden, dataset, batch_size)
         self.sync = synchronizer(self.backend)

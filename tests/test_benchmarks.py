@@ -67,10 +67,12 @@ def test_every_benchmark_runs_once_on_tiny_inputs(suite, module):
     for cls in _classes(suite[module]):
         ran, skipped = _run_class(cls)
         assert ran, cls.__name__
-        # only the documented skips: pure Python on the two deep nets (peakmem: the largest)
+        # only the documented skips: pure Python on the two deep nets, scikit-learn there
+        # per sample (peakmem and quality train per sample; peakmem on the largest net)
         for combo in skipped:
             arch = combo[1] if len(combo) > 1 else common.LARGEST
-            assert (combo[0], arch) in common.SLOW, (cls.__name__, combo)
+            batch = combo[3] if len(combo) > 3 else 1
+            assert common.slow(combo[0], arch, batch), (cls.__name__, combo)
         for (body, combo), value in ran.items():
             if body.startswith("track_"):
                 assert isinstance(value, (int, float)), (cls.__name__, body, combo, value)
@@ -125,14 +127,24 @@ def test_the_suite_times_every_registered_backend(suite):
     assert _common.BACKENDS == list(impls.BACKENDS)
 
 
+DISTRIBUTIONS = {"sklearn": "scikit-learn"}  # import name -> what pip installs, where they differ
+
+
 def test_asv_installs_every_package_a_backend_declares():
-    """Without its engine in the matrix, asv could not run a backend at all."""
+    """Without its engine in the matrix (or pinned beside the wheel in the install command,
+    which keeps the environment's name and so one history per machine), asv could not run a
+    backend at all; a pin beside the wheel is requirements.txt's."""
     from ffnbench import impls
     asv_util = pytest.importorskip("asv.util")
     conf = asv_util.load_json(str(ROOT / "asv.conf.json"), js_comments=True)
+    beside = dict(word.split("==") for word in " ".join(conf["install_command"]).split() if "==" in word)
+    pins = _requirements()
     for name, d in impls.declarations().items():
         for package in d.packages:
-            assert package in conf["matrix"]["req"], (name, package)
+            dist = DISTRIBUTIONS.get(package, package)
+            assert package in conf["matrix"]["req"] or dist in beside, (name, package)
+            if dist in beside:
+                assert beside[dist] == pins[dist.lower()], (dist, beside[dist])
 
 
 def test_a_backend_that_cannot_run_is_an_error_not_a_skip(suite, monkeypatch):
