@@ -29,7 +29,7 @@ def markdown(df, scaling, env):
         "# Training speed per backend",
         "",
         f"Measured by `ffnbench compare` on {env['cpu']}, Python {env['python']}, numpy "
-        f"{env['numpy']}, numba {env['numba']}, torch {env['torch']}, jax {env.get('jax', '—')}, "
+        f"{env['numpy']}, numba {env['numba']}, torch {env['torch']}, jax {env.get('jax', '—')}, scikit-learn {env.get('scikit-learn', '—')}, "
         f"C compiler {env.get('cc') or '—'}; {env['threads']} thread(s) for every engine (BLAS, "
         "torch, XLA), so the comparison is per core."
         + (f" GPU: {env['gpu']}." if env.get("gpu") else ""),
@@ -40,7 +40,9 @@ def markdown(df, scaling, env):
         "untimed epoch; every backend trains the same epochs from the same weights in the same order. "
         "On a GPU (or JAX's asynchronous dispatch) each timed epoch and the warm-up end when the "
         "device has finished (the backend's synchronize).",
-        "× C: the backend's time per epoch as a multiple of the C backend's (the plain-C yardstick).",
+        "× C: the backend's time per epoch as a multiple of the C backend's (the plain-C yardstick); "
+        "× python, × torch, × sklearn: how many times faster than that backend (scikit-learn's "
+        "MLP, the peer a user would otherwise pick).",
         "% bound (per-sample SGD): the bound's time as a % of the backend's, where the bound is "
         "every weight streamed once forward and once through the fused backward + update at the "
         "rates this machine reaches on long rows (`ffnbench bound`, docs/speed.md); "
@@ -60,14 +62,15 @@ def markdown(df, scaling, env):
     for (dataset, B), g in df.groupby(["dataset", "batch_size"], sort=False):
         lines += [f"## {dataset} wine, batch size {B} ({g['n_samples'].iloc[0]} samples per epoch)", "",
                   "| backend | device | hidden | weights | ms/epoch | µs/sample | GFLOP/s | % peak | "
-                  "% bound | × C | × python | × torch | warm-up s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "% bound | × C | × python | × torch | × sklearn | warm-up s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in g.itertuples():
             lines.append(
                 f"| {r.backend} | {r.device} | {r.hidden} | {r.n_weights} | {r.ms_median:.2f} "
                 f"({r.ms_min:.2f}–{r.ms_max:.2f}) | {r.us_per_sample:.2f} | {r.gflops:.3f} | "
                 f"{r.pct_peak:.2f} | {_fmt(r.pct_bound, '.1f')} | {_fmt(r.times_c, '.2f')} | {_fmt(r.speedup_vs_python, '.1f')} | "
-                f"{_fmt(r.speedup_vs_torch, '.2f')} | {r.warmup_s:.2f} |")
+                f"{_fmt(r.speedup_vs_torch, '.2f')} | {_fmt(getattr(r, 'speedup_vs_sklearn', None), '.2f')} | "
+                f"{r.warmup_s:.2f} |")
         lines.append("")
     if scaling is not None and len(scaling):
         lines += ["## Scaling study (red wine, per-sample SGD)", "",

@@ -116,6 +116,8 @@ def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=Non
                 for r in group:
                     r["speedup_vs_python"] = times["python"] / r["ms_median"] if "python" in times else None
                     r["speedup_vs_torch"] = times["torch"] / r["ms_median"] if "torch" in times else None
+                    r["speedup_vs_sklearn"] = (times["sklearn"] / r["ms_median"]
+                                               if "sklearn" in times else None)
                     r["times_c"] = r["ms_median"] / times["c"] if "c" in times else None  # the yardstick
                     r["max_dw_vs_reference"] = max_diff(weights[r["backend"]], weights[ref])
                     r["reference"] = ref
@@ -128,7 +130,7 @@ def environment(threads, peaks):
     """Where the comparison ran; `peaks` as run.machine.peaks() gives them."""
     import importlib.metadata as md
     versions = {}
-    for pkg in ("numpy", "numba", "torch", "jax", "scipy"):
+    for pkg in ("numpy", "numba", "torch", "jax", "scipy", "scikit-learn"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
