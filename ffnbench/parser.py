@@ -40,7 +40,8 @@ class Parser(argparse.ArgumentParser):
 
 
 DESCRIPTION = ("ffnbench: one feed-forward network trained by backpropagation in pure Python, "
-               "NumPy, Numba, PyTorch, JAX and C on the UCI wine data; same weights, how fast.")
+               "NumPy, Numba, PyTorch, JAX, C and scikit-learn on the UCI wine data; same "
+               "weights, how fast.")
 EXAMPLES = """examples:
   ffnbench train --backend numba --dataset red       train one network, print its test error
   ffnbench table --settings 7,8 --out build/try      reproduce two rows of the published table
