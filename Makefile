@@ -86,7 +86,7 @@ BATCH_SWEEP := 1,2,4,8,16,32,64,128,256,512,1024
 batch: $(STAMP)  # µs per sample against the batch size, every backend -> OUT/batch/{speed.csv,speed.md,figures/speed_batch.png}
 	$(BIN)/ffnbench compare --no-scaling --hidden 50,100,60,30,20,10 --datasets white --batch-sizes $(BATCH_SWEEP) --repeat 3 --out $(OUT)/batch > /dev/null
 
-bound: $(STAMP)  # the per-sample bound and its micro-benchmarks -> OUT/bound.{csv,md}, bound_rows.csv
+bound: $(STAMP)  # the per-sample bound, every backend against it, numpy's call floor -> OUT/bound.{csv,md}, bound_*.csv, numpy_calls.csv
 	$(BIN)/ffnbench bound --out $(OUT)
 
 # SWEEP: a grid file under sweeps/; results/sweeps/<its name>/ gets runs.csv, summary.md, figures

@@ -9,8 +9,9 @@ FIXED = {  # the backends the project knows; any other name gets a fixed fallbac
     "torch": ("tab:red", "D"),
     "jax": ("tab:purple", "v"),
     "c": ("tab:brown", "P"),
+    "sklearn": ("tab:pink", "X"),
 }
-FALLBACK_COLOURS = ("tab:pink", "tab:olive", "tab:cyan", "tab:gray", "gold", "navy", "teal", "maroon")
+FALLBACK_COLOURS = ("tab:olive", "tab:cyan", "tab:gray", "gold", "navy", "teal", "maroon", "indigo")
 FALLBACK_MARKERS = ("X", "<", ">", "h", "*", "p", "d", "8")
 
 

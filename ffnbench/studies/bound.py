@@ -236,6 +236,16 @@ def numpy_calls(sizes, activation="tanh", repeat=7, number=2000):
     return rows
 
 
+def against(times, nets):
+    """compare's per-sample rows (studies/speed.run_cases) put against the bound of `nets`
+    (measure's rows) instead of the one run_cases measured again, so that one report states
+    one bound per net: bound, % of it and overhead (time beyond it) per backend."""
+    bound_us = times["hidden"].map(dict(zip(nets["hidden"], nets["bound_us"])))
+    return times.assign(bound_us_per_sample=bound_us,
+                        pct_bound=100 * bound_us / times["us_per_sample"],
+                        overhead_us_per_sample=times["us_per_sample"] - bound_us)
+
+
 def batch_gemm_seconds(sizes, batch=256, repeat=7):
     """Seconds per batch of the three matrix products per layer that mini-batch SGD needs
     (forward A W^T, backward delta W, gradient delta^T A), with numpy's BLAS and nothing
