@@ -7,7 +7,8 @@ from ..core.config import parse_choices
 from ..core.errors import UserError
 from ..core.fileio import atomic_write, check_writable_dir, ensure_dir, to_json
 from ..report.history import FIGURES
-from ..studies.history import all_steps, load_runs, param_combos, recorded_machines as recorded
+from ..studies.history import (all_steps, load_runs, param_combos, recorded_machines as recorded,
+                               subjects)
 
 
 def draw(results_dir, out_dir, machine=None):
@@ -42,7 +43,8 @@ def regressions(machines, threshold, results_dir, out_dir):
     if not 0 < threshold < 10:
         raise UserError(f"--threshold {threshold}: give a relative step, e.g. 0.05 for 5 %")
     found = {machine: (runs, all_steps(runs, threshold)) for machine, runs in machines.items()}
-    text = markdown(found, threshold, results_dir)
+    text = markdown(found, threshold, results_dir,
+                    subjects(results_dir, [s.commit for _, steps in found.values() for s in steps]))
     with atomic_write(Path(out_dir) / "regressions.md") as f:
         f.write(text)
     return {machine: steps for machine, (_, steps) in found.items()}, text

@@ -173,6 +173,21 @@ def _git_order(results_dir, commits):
     return order if all(c in order for c in commits) else {}
 
 
+def subjects(results_dir, commits):
+    """commit -> the first line of its message, from git where results_dir is in a clone of
+    the repository (else {}): what a step's commit says it changed."""
+    if not commits:
+        return {}
+    try:
+        out = subprocess.run(["git", "-C", str(results_dir), "show", "-s", "--format=%H %s",
+                              *sorted(set(commits))], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if out.returncode:
+        return {}
+    return dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+
+
 def _record_hint():
     """How to get asv results, in terms that work where the command is run."""
     if Path("Makefile").is_file() and Path("asv.conf.json").is_file():  # in a clone
