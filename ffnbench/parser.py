@@ -7,7 +7,7 @@ import textwrap
 from . import __version__
 from .core.config import (DATASETS, DEVICES, EXECUTORS, INITS, NETS, PROTOCOLS, REGRESSION_DATASETS,
                           RUN_LIMIT, SCALINGS, SPLITS, STOPS, TASK_LOSSES, TrainConfig)
-from .impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, declarations
+from .impls import ACTIVATIONS, BACKENDS, DTYPES, LOSSES, OPTIMIZERS, declarations
 from .run.cache import CACHE_DIR
 from .run.machine import default_jobs
 
@@ -55,6 +55,10 @@ def _or(names):
     return " | ".join(names)
 
 
+def _float32_backends():  # those that do not refuse it
+    return ", ".join(n for n, d in declarations().items() if "float32" not in dict(d.refuses))
+
+
 def _add_train_options(p):
     d = TrainConfig()
     p.add_argument("--backend", default=d.backend, choices=BACKENDS, help="(default %(default)s)")
@@ -88,6 +92,9 @@ def _add_train_options(p):
     p.add_argument("--beta1", type=float, default=d.beta1, help="Adam (default %(default)s)")
     p.add_argument("--beta2", type=float, default=d.beta2, help="Adam (default %(default)s)")
     p.add_argument("--eps", type=float, default=d.eps, help="Adam (default %(default)s)")
+    p.add_argument("--dtype", default=d.dtype, choices=DTYPES,
+                   help="the arithmetic: float64 (every backend, the same weights to round-off) "
+                        f"or float32 ({_float32_backends()}) (default %(default)s)")
     add_quirk_options(p, d)  # d: train's defaults are TrainConfig's
     p.add_argument("--data-dir", default=None,
                    help="read the wine CSVs from this directory (default: the copy installed "
@@ -222,6 +229,9 @@ def _compare(sub):
     p.add_argument("--datasets", default="red,white", help="comma-separated (default %(default)s)")
     p.add_argument("--batch-sizes", default="1,256",
                    help="comma-separated; 1 = per-sample SGD, 'full' allowed (default %(default)s)")
+    p.add_argument("--dtypes", default=DTYPES[0], help=f"comma-separated, of {', '.join(DTYPES)}: "
+                   f"each compared on its own (float32: {_float32_backends()}); the scaling "
+                   "study runs in the first (default %(default)s)")
     p.add_argument("--repeat", type=int, default=5, help="timed epochs per case (default %(default)s)")
     p.add_argument("--threads", type=int, default=1,
                    help="threads for every engine, BLAS and torch (default %(default)s: per core)")

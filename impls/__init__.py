@@ -7,8 +7,8 @@ Contract (the Backend protocol below; docs/backends.md says how to add one):
     to_numpy(state)                       engine state -> [(W, b), ...] float64 copies
     train_epoch(state, X, Y, order)       one pass over X[order], updates state
     synchronize(state)                    returns when the engine's queued work is done
-    predict(state, X)                     network outputs, numpy (m, n_out)
-    gradients(state, X, Y)                gradient of the objective J, [(gW, gb), ...]
+    predict(state, X)                     network outputs, numpy float64 (m, n_out)
+    gradients(state, X, Y)                gradient of the objective J, [(gW, gb), ...] float64
 
 The state owns its HyperParams (predict needs the activation; optimiser state is made
 with them). The objective of one update over a batch B is
@@ -18,7 +18,11 @@ error is delta(L) = DELTA_SCALE[loss] * (yhat - y). SGD: theta <- theta - lr * d
 Adam: as torch.optim.Adam with weight_decay = l2 on the weights only.
 
 Canonical weights: W(l) has shape (fan_out, fan_in), b(l) has shape (fan_out,), so that
-z(l) = W(l) a(l-1) + b(l) as in docs/protocol.md. X is (m, n_in), Y is (m, n_out), float64.
+z(l) = W(l) a(l-1) + b(l) as in docs/protocol.md. X is (m, n_in), Y is (m, n_out), float64
+or already in hp.dtype (the harness casts them once for a float32 run).
+Arithmetic precision: hp.dtype, float64 (the default, the exact comparison) or float32;
+from_numpy casts the float64 params to it, and the float64 that to_numpy, predict and
+gradients return are copies of the state's values, so a float32 run's numbers are float32's.
 Backends import only their engine: no data loading, shuffling, seeding, timing or printing.
 
 Each backend module states its DECLARATION once, as the first statement after its imports
@@ -58,7 +62,10 @@ LOSSES = {  # loss -> output activation; each pair has the simple output error y
 DELTA_SCALE = {"mse": 2.0, "bce": 1.0, "ce": 1.0}
 # The per-sample SGD paths of python and numpy carry the weight decay as one running scale s
 # (W = s V) and fold it back into V below this value, so V = W / s stays far from overflow.
+# It suits float32 too: 1e-30 and 1 / 1e-30 are normal float32 numbers (1.2e-38 .. 3.4e38),
+# and V = W / s overflows only for weights beyond 3e8.
 S_MIN = 1e-30
+DTYPES = ("float64", "float32")  # HyperParams.dtype; the first is the default
 
 
 class HyperParams(NamedTuple):
@@ -78,6 +85,7 @@ class HyperParams(NamedTuple):
     grad_bug: bool = False  # dJ/dW(l) = delta(l) u(l-1)^T with u = the layer input *before* its
                             # activation: x for l = 1, z(l-1) above (the true gradient uses a(l-1))
     relu_grad0: float = 0.0  # relu'(0): 0 as autograd has it, 1 in the printed code
+    dtype: str = "float64"  # the arithmetic: float64 (the exact comparison) or float32 (DTYPES)
 
     @property
     def per_sample_sgd(self):
@@ -106,6 +114,7 @@ FEATURES = {
                    lambda hp, n_out: hp.activation == "relu" and hp.relu_grad0 != 0.0),
     "softmax2": ("--loss ce with two outputs (a binary task)",
                  lambda hp, n_out: hp.loss == "ce" and n_out == 2),
+    "float32": ("--dtype float32", lambda hp, n_out: hp.dtype == "float32"),
 }
 
 

@@ -22,7 +22,8 @@ from . import DELTA_SCALE, BackendUnavailable, Declaration, find_tool
 
 DECLARATION = Declaration(
     name="c", devices=("cpu",), extra=None, packages=(), gradients="hand-written",
-    sources=("c_ffn.py", "c/ffn.c"), tools=("cc",), refuses=(),
+    sources=("c_ffn.py", "c/ffn.c"), tools=("cc",),
+    refuses=(("float32", "impls/c/ffn.c is written for double only"),),
 )
 SOURCE = Path(__file__).with_name("c") / "ffn.c"
 FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-std=c99", "-shared", "-fPIC")

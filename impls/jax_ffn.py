@@ -1,7 +1,9 @@
 """JAX backend: jax.grad computes the gradients, the update is written out; one compiled
 loop (lax.fori_loop) runs a whole epoch, so no Python runs per sample or per batch.
 
-float64 needs JAX's x64 mode, which this module switches on for the process. The maths
+float64 needs JAX's x64 mode, which this module switches on for the process; a float32
+run (hp.dtype) keeps every array and number of its state in float32, so nothing promotes
+it to float64 (a Python scalar is weakly typed and does not). The maths
 quirks are custom VJPs: relu'(0) (relu_grad0) and the printed code's weight gradient
 (grad_bug, dW(l) = delta(l) u(l-1)^T with u = the layer input before its activation).
 An epoch's compiled code depends only on the shapes of X and Y and the batch size, not on
@@ -166,23 +168,24 @@ def _device(requested):
 
 
 def from_numpy(params, hp, device="cpu"):
-    dev = _device(device)
+    dev, dtype = _device(device), np.dtype(hp.dtype)
     put = partial(jax.device_put, device=dev)
-    theta = tuple((put(np.array(W, dtype=np.float64)), put(np.array(b, dtype=np.float64)))
+    theta = tuple((put(np.array(W, dtype=dtype)), put(np.array(b, dtype=dtype)))
                   for W, b in params)
     opt = ()
     if hp.optimizer == "adam":
         zeros = jax.tree.map(jnp.zeros_like, theta)
-        opt = (zeros, zeros, put(np.float64(0.0)))
-    nums = {k: put(np.float64(getattr(hp, k))) for k in ("lr", "l2", "beta1", "beta2", "eps",
+        opt = (zeros, zeros, put(dtype.type(0.0)))
+    nums = {k: put(dtype.type(getattr(hp, k))) for k in ("lr", "l2", "beta1", "beta2", "eps",
                                                          "relu_grad0", "input_activation")}
     spec = Spec(hp.activation, hp.loss, hp.optimizer, bool(hp.grad_bug))
     return {"hp": hp, "spec": spec, "params": theta, "opt": opt, "nums": nums, "put": put,
-            "device": "cpu" if dev.platform == "cpu" else "cuda"}
+            "dtype": dtype, "device": "cpu" if dev.platform == "cpu" else "cuda"}
 
 
 def to_numpy(state):
-    return [(np.array(W), np.array(b)) for W, b in state["params"]]
+    return [(np.array(W, dtype=np.float64), np.array(b, dtype=np.float64))
+            for W, b in state["params"]]
 
 
 def train_epoch(state, X, Y, order):
@@ -191,8 +194,8 @@ def train_epoch(state, X, Y, order):
     padded = np.zeros(len(X) + B, dtype=np.int64)  # same shape for any order length
     padded[:len(order)] = order
     state["params"], state["opt"] = _epoch(
-        state["spec"], B, state["params"], state["opt"], put(np.asarray(X, np.float64)),
-        put(np.asarray(Y, np.float64)), put(padded), put(np.int64(len(order))), state["nums"])
+        state["spec"], B, state["params"], state["opt"], put(np.asarray(X, state["dtype"])),
+        put(np.asarray(Y, state["dtype"])), put(padded), put(np.int64(len(order))), state["nums"])
 
 
 def synchronize(state):
@@ -200,12 +203,13 @@ def synchronize(state):
 
 
 def predict(state, X):
-    return np.asarray(_predict(state["spec"], state["params"], state["put"](np.asarray(X, np.float64)),
-                               state["nums"]))
+    return np.asarray(_predict(state["spec"], state["params"],
+                               state["put"](np.asarray(X, state["dtype"])), state["nums"]),
+                      dtype=np.float64)
 
 
 def gradients(state, X, Y):
     put = state["put"]
-    g = _gradients(state["spec"], state["params"], put(np.asarray(X, np.float64)),
-                   put(np.asarray(Y, np.float64)), state["nums"])
-    return [(np.array(gW), np.array(gb)) for gW, gb in g]
+    g = _gradients(state["spec"], state["params"], put(np.asarray(X, state["dtype"])),
+                   put(np.asarray(Y, state["dtype"])), state["nums"])
+    return [(np.array(gW, dtype=np.float64), np.array(gb, dtype=np.float64)) for gW, gb in g]

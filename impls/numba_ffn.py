@@ -28,7 +28,10 @@ from . import DELTA_SCALE, Declaration
 
 DECLARATION = Declaration(
     name="numba", devices=("cpu",), extra="numba", packages=("numba",), gradients="hand-written",
-    sources=("numba_ffn.py",), tools=(), refuses=(),
+    sources=("numba_ffn.py",), tools=(),
+    refuses=(("float32", "its kernels are written for float64: float64 constants and "
+                         "accumulators, tanh's exp built from float64 bits, rows padded to "
+                         "8 doubles"),),
 )
 # numba kernels branch on small integers; these names are the only place they are spelled
 SIGMOID, TANH, RELU = 0, 1, 2  # hidden activations

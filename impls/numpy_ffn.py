@@ -1,6 +1,10 @@
-"""NumPy backend: the same backpropagation, vectorised over each layer and each batch."""
+"""NumPy backend: the same backpropagation, vectorised over each layer and each batch, in
+float64 or float32 (hp.dtype: every array of the state in it, BLAS's d- or s- routines)."""
+from math import sqrt
+
 import numpy as np
-from scipy.linalg.blas import dgemv, dger  # matrix-vector product and rank-1 update, with alpha
+# matrix-vector product and rank-1 update, with alpha, per dtype
+from scipy.linalg.blas import dgemv, dger, sgemv, sger
 from scipy.special import expit  # the logistic function in one call
 
 from . import DELTA_SCALE, S_MIN, Declaration
@@ -41,6 +45,7 @@ def _relu_prime(a, out):  # relu'(0) = 0 as autograd has it (a = 0 for every z <
 ACT = {"sigmoid": expit, "tanh": np.tanh, "relu": _relu}  # f(z), in place when out=z
 OUT = {"mse": _linear, "bce": expit, "ce": _softmax}  # output f_L per loss
 DERIV = {"sigmoid": _sigmoid_prime, "tanh": _tanh_prime, "relu": _relu_prime}  # f'(z) from a
+BLAS = {"float64": (dgemv, dger), "float32": (sgemv, sger)}  # hp.dtype -> (gemv, ger)
 
 
 def _fprime_quirks(hp):
@@ -73,14 +78,15 @@ def from_numpy(params, hp, device="cpu"):
     # in-place rank-1 update takes it as is, and the per-sample loop treats b as the weight
     # of a constant input.
     sizes = [params[0][0].shape[1]] + [len(b) for _, b in params]
-    theta = np.empty(sum((nin + 1) * nout for nin, nout in zip(sizes[:-1], sizes[1:])))
+    dtype = np.dtype(hp.dtype)
+    theta = np.empty(sum((nin + 1) * nout for nin, nout in zip(sizes[:-1], sizes[1:])), dtype)
     Wb = [T.T for T in _blocks(theta, sizes)]
     mask = np.zeros_like(theta)  # 1 on the weights, 0 on the biases (L2 is on weights only)
     for M, (W, b), K in zip(Wb, params, _blocks(mask, sizes)):
         M[:, :-1], M[:, -1] = W, b
         K[:-1] = 1.0
     grad = np.zeros_like(theta)  # dJ/dtheta of the current batch, same layout as theta
-    state = {"hp": hp, "theta": theta, "Wb": Wb, "params": [(M[:, :-1], M[:, -1]) for M in Wb],
+    state = {"hp": hp, "dtype": dtype, "theta": theta, "Wb": Wb, "params": [(M[:, :-1], M[:, -1]) for M in Wb],
              "l2_mask": hp.l2 * mask, "l2_term": np.empty_like(theta), "grad": grad,
              "grad_views": [(T[:-1], T[-1]) for T in _blocks(grad, sizes)],  # gW^T, gb
              "work": {}}  # batch size -> _work_arrays
@@ -89,19 +95,19 @@ def from_numpy(params, hp, device="cpu"):
         # All [a(l), slot] are consecutive in one array (and f'(z(l)) at the same places in
         # another), so f' of every hidden layer is one or two array ops per sample.
         o = np.cumsum([0] + [n + 1 for n in sizes])  # layer l at o[l]:o[l + 1]
-        Abuf, Fbuf = np.ones(o[-1]), np.zeros(o[-1])
+        Abuf, Fbuf = np.ones(o[-1], dtype), np.zeros(o[-1], dtype)
         state["buffers"] = {"A": [Abuf[i:j] for i, j in zip(o[:-1], o[1:])],
                             "F": [Fbuf[i:j - 1] for i, j in zip(o[:-1], o[1:])],
                             "hidden": (Abuf[o[1]:o[-2]], Fbuf[o[1]:o[-2]]),  # l = 1 .. L-1
-                            "D": [np.zeros(n + 1) for n in sizes],
-                            "Z": [np.ones(n + 1) for n in sizes]}  # [x 1], [z(l) 1]: quirks
+                            "D": [np.zeros(n + 1, dtype) for n in sizes],
+                            "Z": [np.ones(n + 1, dtype) for n in sizes]}  # [x 1], [z(l) 1]: quirks
     if hp.optimizer == "adam":  # first and second moments, same layout as theta
         state["adam"] = {"t": 0, "M": np.zeros_like(theta), "G": np.zeros_like(theta)}
     return state
 
 
-def to_numpy(state):
-    return [(W.copy(), b.copy()) for W, b in state["params"]]  # contiguous copies of the views
+def to_numpy(state):  # contiguous float64 copies of the views
+    return [(W.astype(np.float64), b.astype(np.float64)) for W, b in state["params"]]
 
 
 def _forward(params, X, f, f_out, out=None):
@@ -141,7 +147,7 @@ def _backward(params, A, Y, fprime, scale, out, U=None, FP=None, work=None):
     work: _work_arrays for this batch size, or None to allocate."""
     U = A if U is None else U
     D, F = (work["D"], work["F"]) if work else ([None] * len(params), [None] * len(params))
-    ones = work["ones"] if work else np.ones(len(Y))
+    ones = work["ones"] if work else np.ones(len(Y), A[-1].dtype)
     delta = np.subtract(A[-1], Y, out=D[-1])
     delta *= scale / len(Y)  # (m, n_L) = dL/dz(L) / m: the mean rides along with delta
     for l in range(len(params) - 1, -1, -1):
@@ -159,9 +165,10 @@ def _work_arrays(state, m):
     kept: fresh arrays of this size come from the system each time, page faults and all."""
     cache = state["work"]
     if m not in cache:
-        sizes = [W.shape[0] for W, _ in state["params"]]  # n_1 .. n_L
-        cache[m] = {"A": [np.empty((m, n)) for n in sizes], "D": [np.empty((m, n)) for n in sizes],
-                    "F": [np.empty((m, n)) for n in [0] + sizes[:-1]], "ones": np.ones(m)}
+        sizes, dt = [W.shape[0] for W, _ in state["params"]], state["dtype"]  # n_1 .. n_L
+        cache[m] = {"A": [np.empty((m, n), dt) for n in sizes],
+                    "D": [np.empty((m, n), dt) for n in sizes],
+                    "F": [np.empty((m, n), dt) for n in [0] + sizes[:-1]], "ones": np.ones(m, dt)}
     return cache[m]
 
 
@@ -190,7 +197,7 @@ def _adam(state):
     hp, adam, theta = state["hp"], state["adam"], state["theta"]
     adam["t"] += 1
     step = hp.lr / (1.0 - hp.beta1 ** adam["t"])
-    sqrt_bc2 = np.sqrt(1.0 - hp.beta2 ** adam["t"])
+    sqrt_bc2 = sqrt(1.0 - hp.beta2 ** adam["t"])  # a Python float: keeps float32 float32
     g, M, G = state["grad"] + state["l2_mask"] * theta, adam["M"], adam["G"]
     M += (1.0 - hp.beta1) * (g - M)
     G *= hp.beta2
@@ -225,6 +232,7 @@ def _sgd_epoch(state, X, Y, order):
     if L < 2 or not decay > S_MIN:  # no hidden layer, or lr l2 ~ 1 or more (the weights
         return _sgd_epoch_quirks(state, X, Y, order)  # vanish or flip sign): the general loop
     A, D, F = buf["A"], buf["D"], buf["F"]
+    dgemv, dger = BLAS[hp.dtype]  # (sgemv, sger) for float32
     Ah, Fh = buf["hidden"]  # [a(1) slot ... a(L-1) slot] and f'(z) at the same places
     one = np.ones_like(Ah)
     f, f_out, _, scale = _functions(hp)
@@ -240,7 +248,7 @@ def _sgd_epoch(state, X, Y, order):
     down = [(Wb[l - 1], d[l], D[l - 1], A[l - 1], d[l - 1], F[l - 1])
             for l in range(L, 1, -1)]  # backward, layer l from L to 2; layer 1 after it
     tanh, relu = act == "tanh", act == "relu"
-    Xe = np.empty((len(order), X.shape[1] + 1))  # [x, slot] rows in the epoch's order
+    Xe = np.empty((len(order), X.shape[1] + 1), state["dtype"])  # [x, slot] rows, in order
     Xe[:, :-1] = X[order]
     s = 1.0
     try:
@@ -294,6 +302,7 @@ def _sgd_epoch_quirks(state, X, Y, order):
     A, D, F, Z = buf["A"], buf["D"], buf["F"], buf["Z"]
     f, f_out, _, scale = _functions(hp)
     fprime = _fprime_quirks(hp)
+    dger = BLAS[hp.dtype][1]
     lr, decay, L = hp.lr, 1.0 - hp.lr * hp.l2, len(Wb)
     U = Z if hp.grad_bug else A  # [u(l) 1]: what the weight gradient multiplies delta by
     a, z, d = ([v[:-1] for v in B] for B in (A, Z, D))
@@ -323,6 +332,7 @@ def _sgd_epoch_quirks(state, X, Y, order):
 
 def train_epoch(state, X, Y, order):
     hp = state["hp"]
+    X, Y = (np.asarray(A, state["dtype"]) for A in (X, Y))  # as they are where they match
     if hp.per_sample_sgd:
         return (_sgd_epoch_quirks if hp.quirky else _sgd_epoch)(state, X, Y, order)
     B, update = hp.batch(len(order)), UPDATE[hp.optimizer]
@@ -335,15 +345,17 @@ def train_epoch(state, X, Y, order):
 
 def predict(state, X):
     hp = state["hp"]
+    X = np.asarray(X, state["dtype"])
     if hp.input_activation:
         X = ACT[hp.activation](X)
-    return _forward(state["params"], X, ACT[hp.activation], OUT[hp.loss])[-1]
+    P = _forward(state["params"], X, ACT[hp.activation], OUT[hp.loss])[-1]
+    return P.astype(np.float64, copy=False)
 
 
 def gradients(state, X, Y):
     hp, params = state["hp"], state["params"]
-    _batch_gradient(state, X, Y)
-    return [(gWT.T + hp.l2 * W, gb.copy())
+    _batch_gradient(state, *(np.asarray(A, state["dtype"]) for A in (X, Y)))
+    return [((gWT.T + hp.l2 * W).astype(np.float64, copy=False), gb.astype(np.float64))
             for (W, _), (gWT, gb) in zip(params, state["grad_views"])]
 
 

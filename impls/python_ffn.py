@@ -8,7 +8,8 @@ from . import DELTA_SCALE, S_MIN, Declaration
 
 DECLARATION = Declaration(
     name="python", devices=("cpu",), extra=None, packages=(), gradients="hand-written",
-    sources=("python_ffn.py",), tools=(), refuses=(),
+    sources=("python_ffn.py",), tools=(),
+    refuses=(("float32", "a Python float is a C double: the interpreter has no float32 arithmetic"),),
 )
 
 

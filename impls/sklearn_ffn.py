@@ -16,7 +16,9 @@ The mapping (scikit-learn 1.9, sklearn/neural_network/_multilayer_perceptron.py)
              J = mean of L + (l2 / 2) sum W^2. alpha depends on the batch size n: an epoch is
              one partial_fit over its full batches and, where the last batch is shorter,
              a second over that one with its own alpha;
-  order      partial_fit(X[order], ..., shuffle=False): gen_batches keeps the order.
+  order      partial_fit(X[order], ..., shuffle=False): gen_batches keeps the order;
+  dtype      float32 (hp.dtype) as scikit-learn keeps it: float32 weights and float32 input,
+             so its forward pass, backpropagation and update run in float32.
 What it cannot express is refused (DECLARATION.refuses, checked by TrainConfig).
 gradients() calls BaseMultilayerPerceptron._backprop, which is private (pinned by
 requirements.txt; checked against torch by impls/checks.py).
@@ -71,16 +73,17 @@ def from_numpy(params, hp, device="cpu"):
     if hp.loss == "ce" and k < 2:
         raise ValueError(f"backend 'sklearn': ce needs at least 3 outputs, got {k}")
     est = _estimator(sizes, hp)
-    state = {"hp": hp, "est": est, "c": DELTA_SCALE[hp.loss], "eye": np.eye(k)}
+    dtype = np.dtype(hp.dtype)
+    state = {"hp": hp, "est": est, "c": DELTA_SCALE[hp.loss], "eye": np.eye(k), "dtype": dtype}
     # scikit-learn sets up its fitted state (layers, output activation, label binarizer) in
     # the first partial_fit: one step on one zero sample, whose weights are then replaced by
     # ours. The optimiser it made goes too, so the next partial_fit makes a fresh one from
     # learning_rate_init (no velocities); the counters go back to a fresh estimator's.
     y0 = _targets(state, np.zeros((1, k)) if hp.loss != "ce" else state["eye"][:1])
     extra = {"classes": np.arange(max(k, 2))} if hp.loss != "mse" else {}
-    est.partial_fit(np.zeros((1, sizes[0])), y0, **extra)
-    est.coefs_ = [np.array(W, dtype=np.float64).T.copy() for W, _ in params]
-    est.intercepts_ = [np.array(b, dtype=np.float64) for _, b in params]
+    est.partial_fit(np.zeros((1, sizes[0]), dtype), y0, **extra)
+    est.coefs_ = [np.array(W, dtype=dtype).T.copy() for W, _ in params]
+    est.intercepts_ = [np.array(b, dtype=dtype) for _, b in params]
     del est._optimizer
     est.t_, est.n_iter_, est.loss_curve_, est.best_loss_ = 0, 0, [], np.inf
     return state
@@ -88,7 +91,8 @@ def from_numpy(params, hp, device="cpu"):
 
 def to_numpy(state):
     est = state["est"]
-    return [(W.T.copy(), b.copy()) for W, b in zip(est.coefs_, est.intercepts_)]
+    return [(W.T.astype(np.float64), b.astype(np.float64))
+            for W, b in zip(est.coefs_, est.intercepts_)]
 
 
 def _partial_fit(state, X, y, n_batch):
@@ -106,7 +110,7 @@ def _partial_fit(state, X, y, n_batch):
 def train_epoch(state, X, Y, order):
     n = len(order)
     B = min(state["hp"].batch(n), n)
-    X, y = X[order], _targets(state, Y[order])
+    X, y = np.asarray(X[order], state["dtype"]), _targets(state, Y[order])
     full = n - n % B
     if full:
         _partial_fit(state, X[:full], y[:full], B)
@@ -116,9 +120,10 @@ def train_epoch(state, X, Y, order):
 
 def predict(state, X):
     est, hp = state["est"], state["hp"]
+    X = np.asarray(X, state["dtype"])
     if hp.loss == "mse":
-        return est.predict(X).reshape(len(X), -1)
-    P = est.predict_proba(X)
+        return est.predict(X).reshape(len(X), -1).astype(np.float64, copy=False)
+    P = est.predict_proba(X).astype(np.float64, copy=False)
     return P[:, 1:] if est.n_outputs_ == 1 else P  # one logistic output: [1 - p, p]
 
 
@@ -129,13 +134,15 @@ def gradients(state, X, Y):
     m = len(X)
     est.alpha = state["hp"].l2 * m / c
     L = len(est.coefs_)
-    activations, deltas = [np.asarray(X, dtype=np.float64)] + [None] * L, [None] * L
+    dtype = state["dtype"]
+    activations, deltas = [np.asarray(X, dtype=dtype)] + [None] * L, [None] * L
     coef_grads = [np.empty_like(W) for W in est.coefs_]
     intercept_grads = [np.empty_like(b) for b in est.intercepts_]
-    _, coef_grads, intercept_grads = est._backprop(activations[0], np.asarray(Y, dtype=np.float64),
+    _, coef_grads, intercept_grads = est._backprop(activations[0], np.asarray(Y, dtype=dtype),
                                                    None, activations, deltas, coef_grads,
                                                    intercept_grads)
-    return [(c * gW.T, c * gb) for gW, gb in zip(coef_grads, intercept_grads)]
+    return [((c * gW.T).astype(np.float64, copy=False), (c * gb).astype(np.float64, copy=False))
+            for gW, gb in zip(coef_grads, intercept_grads)]
 
 
 def synchronize(state):

@@ -1,6 +1,7 @@
 """PyTorch reference: autograd computes the gradients, torch.optim applies the update."""
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -33,18 +34,26 @@ def _device(requested):
     return torch.device(requested)
 
 
+DTYPE = {"float64": torch.float64, "float32": torch.float32}  # hp.dtype -> torch's
+
+
 def from_numpy(params, hp, device="cpu"):
-    dev = _device(device)
-    Ws = [torch.tensor(W, dtype=torch.float64, device=dev, requires_grad=True) for W, _ in params]
-    bs = [torch.tensor(b, dtype=torch.float64, device=dev, requires_grad=True) for _, b in params]
+    dev, dtype = _device(device), DTYPE[hp.dtype]
+    Ws = [torch.tensor(W, dtype=dtype, device=dev, requires_grad=True) for W, _ in params]
+    bs = [torch.tensor(b, dtype=dtype, device=dev, requires_grad=True) for _, b in params]
     # weight decay on weights only, as the published update rule has it
     groups = [{"params": Ws, "weight_decay": hp.l2}, {"params": bs, "weight_decay": 0.0}]
-    return {"hp": hp, "W": Ws, "b": bs, "opt": OPTIMIZERS[hp.optimizer](groups, hp), "device": dev}
+    return {"hp": hp, "W": Ws, "b": bs, "opt": OPTIMIZERS[hp.optimizer](groups, hp), "device": dev,
+            "dtype": dtype}
+
+
+def _float64(t):
+    """A float64 numpy copy of tensor t."""
+    return t.detach().cpu().numpy().astype(np.float64)
 
 
 def to_numpy(state):
-    return [(W.detach().cpu().numpy().copy(), b.detach().cpu().numpy().copy())
-            for W, b in zip(state["W"], state["b"])]
+    return [(_float64(W), _float64(b)) for W, b in zip(state["W"], state["b"])]
 
 
 class _GradBugLinear(torch.autograd.Function):
@@ -102,7 +111,7 @@ def _loss(state, X, Y):
 
 
 def _tensor(state, A):
-    return torch.as_tensor(A, dtype=torch.float64, device=state["device"])
+    return torch.as_tensor(A, dtype=state["dtype"], device=state["device"])
 
 
 def train_epoch(state, X, Y, order):
@@ -118,7 +127,7 @@ def train_epoch(state, X, Y, order):
 
 def predict(state, X):
     with torch.no_grad():
-        return OUT[state["hp"].loss](_logits(state, _tensor(state, X))).cpu().numpy()
+        return _float64(OUT[state["hp"].loss](_logits(state, _tensor(state, X))))
 
 
 def gradients(state, X, Y):
@@ -128,7 +137,7 @@ def gradients(state, X, Y):
     J = J + 0.5 * state["hp"].l2 * sum((W ** 2).sum() for W in state["W"])
     g = torch.autograd.grad(J, params)
     L = len(state["W"])
-    return [(g[l].cpu().numpy(), g[L + l].cpu().numpy()) for l in range(L)]
+    return [(_float64(g[l]), _float64(g[L + l])) for l in range(L)]
 
 
 def synchronize(state):

@@ -19,10 +19,12 @@ REFERENCE = "torch"  # autograd + torch.optim: the hand-written backends are che
 LOSSES, ACTIVATIONS = ("mse", "bce", "ce"), ("sigmoid", "tanh", "relu")
 # Every backend's Declaration.refuses (impls.FEATURES), and what of the common checks each
 # refusal skips: the features that refuse it -> the checks' names for what is skipped
-REFUSES = {"sklearn": {"adam", "input_activation", "grad_bug", "relu_grad0", "softmax2"}}
-SKIPS = {"sklearn": {
+REFUSES = {"sklearn": {"adam", "input_activation", "grad_bug", "relu_grad0", "softmax2"},
+           **dict.fromkeys(("python", "c", "numba"), {"float32"})}
+FLOAT32_SKIPS = {("float32",): [*(c.id for c in checks.float32_cases()), "float32 against float64"]}
+SKIPS = {"python": FLOAT32_SKIPS, "c": FLOAT32_SKIPS, "numba": FLOAT32_SKIPS, "sklearn": {
     ("adam",): ["one Adam step", *(f"adam-5-{loss}-{a}-plain" for loss in LOSSES for a in ACTIVATIONS),
-                "adam-1-mse-tanh-plain"],
+                "adam-1-mse-tanh-plain", "adam-5-mse-tanh-plain-float32"],
     ("input_activation",): ["hand gradients {'input_activation': True}, x=-1.0",
                             "finite differences, mse relu {'input_activation': True}",
                             *(f"sgd-1-{loss}-{a}-input_activation" for loss in LOSSES for a in ACTIVATIONS)],
@@ -51,7 +53,7 @@ def _unless_refused(check, *args, **kw):
 
 @pytest.mark.parametrize("check", [checks.check_declaration, checks.check_round_trip,
                                    checks.check_sgd_step, checks.check_adam_step,
-                                   checks.check_gradients],
+                                   checks.check_gradients, checks.check_float32],
                          ids=lambda c: c.__name__)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_check(name, check):
@@ -71,7 +73,7 @@ def _weights(name, case):
     return checks.train(name, case)[0]
 
 
-@pytest.mark.parametrize("case", checks.cases(), ids=lambda c: c.id)
+@pytest.mark.parametrize("case", checks.cases() + checks.float32_cases(), ids=lambda c: c.id)
 @pytest.mark.parametrize("name", [b for b in BACKENDS if b != REFERENCE])
 def test_same_weights_as_the_reference(name, case):
     why = impls.refusal(name, case.hp(), checks.N_OUT[case.loss])
@@ -114,12 +116,20 @@ def test_a_refused_feature_is_one_line_at_config_time(capsys):
         TrainConfig(backend="sklearn", input_activation=True, grad_bug=True)
     TrainConfig(backend="sklearn", activation="tanh", relu_grad0=1)  # relu'(0) unused: fine
     TrainConfig(backend="sklearn", dataset="red-quality-class", loss="ce")
-    for name in (b for b in BACKENDS if not REFUSES.get(b)):
+    for name in (b for b in BACKENDS if not REFUSES.get(b, set()) - {"float32"}):
         TrainConfig(backend=name, optimizer="adam", dataset="color", loss="ce", input_activation=True,
                     grad_bug=True, relu_grad0=1, activation="relu")
     assert cli.main(["train", "--backend", "sklearn", "--optimizer", "adam", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot express --optimizer adam" in err, err
+
+
+@pytest.mark.parametrize("name", [b for b in BACKENDS if "float32" in REFUSES.get(b, ())])
+def test_float32_is_refused_in_one_line_where_declared(name, capsys):
+    from ffnbench import cli
+    assert cli.main(["train", "--backend", name, "--dtype", "float32", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"backend '{name}' cannot express --dtype float32: " in err, err
 
 
 def test_every_backend_is_declared_and_checked():

@@ -64,8 +64,9 @@ def _num(text):
         return None
 
 
-def cells_equal(new, ref, column=""):
-    """Two CSV cells agree: same text, or numbers within the tolerance of `column`."""
+def cells_equal(new, ref, column="", bound=None):
+    """Two CSV cells agree: same text, or numbers within the tolerance of `column` (bound:
+    a round-off column's own bound instead of ROUNDOFF's)."""
     if new == ref:
         return True
     a, b = _num(new), _num(ref)
@@ -74,8 +75,18 @@ def cells_equal(new, ref, column=""):
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     if column in ROUNDOFF:
-        return abs(a) <= ROUNDOFF[column] and abs(b) <= ROUNDOFF[column]
+        bound = ROUNDOFF[column] if bound is None else bound
+        return abs(a) <= bound and abs(b) <= bound
     return abs(a - b) <= ATOL + RTOL * max(abs(a), abs(b))
+
+
+def roundoff_bound(column, row_new, row_ref):
+    """The bound of round-off column `column` in these rows: ROUNDOFF's, or the one the rows
+    state (speed.csv's same_weights_tol: float32's grows with the updates) where both do."""
+    stated = [_num(str(r.get("same_weights_tol", ""))) for r in (row_new, row_ref)]
+    if column not in ROUNDOFF or any(t is None or math.isnan(t) for t in stated):
+        return None
+    return max(stated)
 
 
 def is_timing(column):
@@ -135,7 +146,7 @@ def compare_csv(rel, new_path, ref_path, complete=False):
         for c in columns:
             if is_timing(c):
                 v.timings.append((label, c, r_new[c], r_ref[c]))
-            elif cells_equal(r_new[c], r_ref[c], c):
+            elif cells_equal(r_new[c], r_ref[c], c, roundoff_bound(c, r_new, r_ref)):
                 checked += 1
             else:
                 v.mismatches.append(f"row {label}, column {c}: {r_new[c] or '(empty)'} here, "

@@ -4,7 +4,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from .. import impls
-from ..impls import ACTIVATIONS, BACKENDS, LOSSES, OPTIMIZERS, HyperParams
+from ..impls import ACTIVATIONS, BACKENDS, DTYPES, LOSSES, OPTIMIZERS, HyperParams
 from .errors import UserError
 
 TASKS = {  # dataset -> task; the classification sets are built from the same two files
@@ -125,6 +125,7 @@ class TrainConfig:
     relu_grad0: float = 0.0
     stop: str = "patience"  # patience | first-rise (stop when the validation error rises)
     split: str = "random"  # random | grouped (identical rows stay in one part)
+    dtype: str = "float64"  # the arithmetic: float64 (the exact comparison) | float32
 
     def __post_init__(self):
         _one_of("backend", self.backend, tuple(BACKENDS))
@@ -139,6 +140,7 @@ class TrainConfig:
                             f"not on {self.device}")
         _one_of("stop", self.stop, STOPS)
         _one_of("split", self.split, SPLITS)
+        _one_of("dtype", self.dtype, DTYPES)
         for name in ("input_activation", "grad_bug"):
             if not isinstance(getattr(self, name), bool):
                 raise UserError(f"--{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
@@ -197,7 +199,7 @@ class TrainConfig:
             batch_size=0 if self.batch_size == "full" else self.batch_size,
             optimizer=self.optimizer, beta1=float(self.beta1), beta2=float(self.beta2),
             eps=float(self.eps), input_activation=self.input_activation,
-            grad_bug=self.grad_bug, relu_grad0=float(self.relu_grad0))
+            grad_bug=self.grad_bug, relu_grad0=float(self.relu_grad0), dtype=self.dtype)
 
     def to_dict(self):
         d = asdict(self)

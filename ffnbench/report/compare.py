@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..core.fileio import save_figure
+from ..impls.checks import C32
 from ..studies.speed import FLOPS_PER_WEIGHT, SAME_WEIGHTS_TOL
 from .style import backend_style
 
@@ -16,6 +17,9 @@ def peak_line(env):
             f"GFLOP/s** with numpy's BLAS ({env.get('peak_blas') or 'unknown'}; measured in a "
             "fresh process without OPENBLAS_CORETYPE and the like, so the same whatever this "
             "environment forces); every % peak is against it.")
+    if env.get("peak_gflops_float32"):
+        line += (f" The float32 rows' % peak is against the float32 peak, the same matmul in "
+                 f"float32 measured the same way: **{env['peak_gflops_float32']:.1f} GFLOP/s**.")
     if env.get("blas_in_use"):
         line += f" The numpy of this run used {env['blas_in_use']}."
     if env.get("theoretical_gflops"):
@@ -25,6 +29,8 @@ def peak_line(env):
 
 
 def markdown(df, scaling, env):
+    if "dtype" not in df:  # rows from before float32: all float64
+        df = df.assign(dtype="float64")
     lines = [
         "# Training speed per backend",
         "",
@@ -45,32 +51,41 @@ def markdown(df, scaling, env):
         "MLP, the peer a user would otherwise pick).",
         "% bound (per-sample SGD): the bound's time as a % of the backend's, where the bound is "
         "every weight streamed once forward and once through the fused backward + update at the "
-        "rates this machine reaches on long rows (`ffnbench bound`, docs/speed.md); "
-        + ", ".join(f"{h}: {b:.3g} µs/sample" for h, b in df.drop_duplicates("hidden")[
-            ["hidden", "bound_us_per_sample"]].dropna().itertuples(index=False)) + ".",
+        "rates this machine reaches on long rows, plus every hidden neuron's activation and "
+        "derivative at the rate of vectorised loops (`ffnbench bound`, docs/speed.md); "
+        + ", ".join(f"{h}: {b:.3g} µs/sample" for h, b in df[df["dtype"] == "float64"]
+                    .drop_duplicates("hidden")[["hidden", "bound_us_per_sample"]]
+                    .dropna().itertuples(index=False)) + ".",
         "",
     ]
-    if not df["same_weights"].all():
-        bad = df[~df["same_weights"]]
-        lines += ["**The comparison is void**: these backends did not end with the reference's "
-                  f"weights (max |dW| > {SAME_WEIGHTS_TOL:g}):", ""]
-        lines += [f"- {r.backend}, hidden {r.hidden}, {r.dataset}, batch {r.batch_size}: "
-                  f"max |dW| = {r.max_dw_vs_reference:.2e}" for r in bad.itertuples()] + [""]
-    else:
-        lines += [f"All backends ended with the same weights (max |dW| against the reference "
-                  f"{df['max_dw_vs_reference'].max():.1e} <= {SAME_WEIGHTS_TOL:g}).", ""]
-    for (dataset, B), g in df.groupby(["dataset", "batch_size"], sort=False):
-        lines += [f"## {dataset} wine, batch size {B} ({g['n_samples'].iloc[0]} samples per epoch)", "",
+    several = df["dtype"].nunique() > 1
+    if several:
+        lines += ["Each dtype is its own comparison: the backends that can run in it, checked "
+                  "against its reference (torch where it runs), each % peak against its "
+                  "matmul peak, each × C, × python, × torch and × sklearn against that backend "
+                  "in the same dtype (— where it has none); × float64: how many times faster "
+                  "than the same backend in float64. float32's weights agree to round-off within C · eps32 · √updates · "
+                  f"max(1, max|W|), C = {C32:g}, eps32 = 2^-23 (impls/checks.py); the % bound "
+                  "is float64's only.", ""]
+    lines += _same_weights(df)
+    keys = ["dataset", "batch_size", "dtype"] if several else ["dataset", "batch_size"]
+    for key, g in df.groupby(keys, sort=False):
+        dataset, B = key[:2]
+        lines += [f"## {dataset} wine, batch size {B}" + (f", {key[2]}" if several else "")
+                  + f" ({g['n_samples'].iloc[0]} samples per epoch)", "",
                   "| backend | device | hidden | weights | ms/epoch | µs/sample | GFLOP/s | % peak | "
-                  "% bound | × C | × python | × torch | × sklearn | warm-up s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "% bound | × C | × python | × torch | × sklearn |"
+                  + (" × float64 |" if several else "") + " warm-up s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if several else "")
+                  + "---|"]
         for r in g.itertuples():
             lines.append(
                 f"| {r.backend} | {r.device} | {r.hidden} | {r.n_weights} | {r.ms_median:.2f} "
                 f"({r.ms_min:.2f}–{r.ms_max:.2f}) | {r.us_per_sample:.2f} | {r.gflops:.3f} | "
                 f"{r.pct_peak:.2f} | {_fmt(r.pct_bound, '.1f')} | {_fmt(r.times_c, '.2f')} | {_fmt(r.speedup_vs_python, '.1f')} | "
                 f"{_fmt(r.speedup_vs_torch, '.2f')} | {_fmt(getattr(r, 'speedup_vs_sklearn', None), '.2f')} | "
-                f"{r.warmup_s:.2f} |")
+                + (f"{_fmt(getattr(r, 'speedup_vs_float64', None), '.2f')} | " if several else "")
+                + f"{r.warmup_s:.2f} |")
         lines.append("")
     if scaling is not None and len(scaling):
         lines += ["## Scaling study (red wine, per-sample SGD)", "",
@@ -78,6 +93,31 @@ def markdown(df, scaling, env):
                   "≈ 1 compute-bound.", "", "![scaling](figures/speed_scaling.png)", ""]
         lines += scaling_findings(scaling)
     return "\n".join(lines) + "\n"
+
+
+def _same_weights(df):
+    """The same-weights verdict: void with the culprits, or the largest |dW|, per dtype."""
+    tol = df["same_weights_tol"] if "same_weights_tol" in df else SAME_WEIGHTS_TOL
+    df = df.assign(same_weights_tol=tol)
+    if not df["same_weights"].all():
+        bad, only64 = df[~df["same_weights"]], (df["dtype"] == "float64").all()
+        lines = ["**The comparison is void**: these backends did not end with the reference's "
+                 "weights" + (f" (max |dW| > {SAME_WEIGHTS_TOL:g}):" if only64 else ":"), ""]
+        lines += [f"- {r.backend}, hidden {r.hidden}, {r.dataset}, batch {r.batch_size}"
+                  + ("" if only64 else f", {r.dtype}")
+                  + f": max |dW| = {r.max_dw_vs_reference:.2e}"
+                  + ("" if only64 else f" > {r.same_weights_tol:.3g}") for r in bad.itertuples()]
+        return lines + [""]
+    f64 = df[df["dtype"] == "float64"]
+    lines = [f"All backends ended with the same weights (max |dW| against the reference "
+             f"{f64['max_dw_vs_reference'].max():.1e} <= {SAME_WEIGHTS_TOL:g})."] if len(f64) else []
+    for dtype, g in df[df["dtype"] != "float64"].groupby("dtype", sort=False):
+        ratio = (g["max_dw_vs_reference"] / g["same_weights_tol"]).max()
+        lines.append(f"In {dtype}, all ended with the same weights to {dtype}'s round-off (max |dW| "
+                     f"against the reference {g['max_dw_vs_reference'].max():.1e}, at most "
+                     f"{100 * ratio:.0f} % of its tolerance, {g['same_weights_tol'].min():.2g}–"
+                     f"{g['same_weights_tol'].max():.2g} here).")
+    return [" ".join(lines), ""]
 
 
 def scaling_findings(scaling):
@@ -109,8 +149,20 @@ def _legend_below(fig, axes):
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
             labels.setdefault(label, h)
-    fig.legend(labels.values(), labels.keys(), loc="outside lower center", ncol=len(labels),
-               frameon=False)
+    n = len(labels)  # one row for the 7 backends; two for them in two dtypes
+    fig.legend(labels.values(), labels.keys(), loc="outside lower center",
+               ncol=n if n <= 7 else -(-n // 2), frameon=False)
+
+
+def _lines(df):
+    """(label, rows, style) of each line of a figure: one per backend and dtype, float64's
+    under the backend's name, another dtype's dashed and named '<backend> <dtype>'."""
+    df = df if "dtype" in df else df.assign(dtype="float64")
+    for (backend, dtype), g in df.groupby(["backend", "dtype"], sort=False):
+        style = backend_style(backend)
+        if dtype != "float64":
+            style["linestyle"] = "--"
+        yield (backend if dtype == "float64" else f"{backend} {dtype}"), g, style
 
 
 MANY_BATCH_SIZES = 4  # from here on, one figure against the batch size replaces the panels
@@ -126,14 +178,15 @@ def _batch_figure(df, path, on):
     for ax, (dataset, hidden) in zip(axes[0], groups):
         g = df[(df["dataset"] == dataset) & (df["hidden"] == hidden)]
         sizes = sorted({int(B) for B in g["batch_size"]})
-        for backend, b in g.groupby("backend", sort=False):
+        for label, b, style in _lines(g):
             b = b.assign(B=b["batch_size"].astype(int)).sort_values("B")
-            ax.plot(b["B"], b["us_per_sample"], label=backend, linewidth=1, **backend_style(backend))
+            ax.plot(b["B"], b["us_per_sample"], label=label, linewidth=1, **style)
         bound = g["bound_us_per_sample"].dropna()
         if len(bound):
             ax.axhline(bound.iloc[0], color="grey", linestyle="--", linewidth=1,
                        label="per-sample bound")
-        r = g.iloc[0]
+        f64 = g[g["dtype"] == "float64"] if "dtype" in g else g  # float64's peak
+        r = (f64 if len(f64) else g).iloc[0]
         at_peak = FLOPS_PER_WEIGHT * r["n_weights"] / (100 * r["gflops"] / r["pct_peak"]) / 1e3
         ax.axhline(at_peak, color="grey", linestyle=":", linewidth=1, label="the flops at the matmul peak")
         ax.set_xscale("log", base=2)
@@ -169,9 +222,9 @@ def figures(df, scaling, out_dir, machine=None):
             for c, B in enumerate(batches):
                 ax, g = axes[r][c], df[(df["dataset"] == dataset) & (df["batch_size"] == B)]
                 nets = list(dict.fromkeys(g["hidden"]))
-                for backend, b in g.groupby("backend", sort=False):
+                for label, b, style in _lines(g):
                     x = [nets.index(h) for h in b["hidden"]]
-                    ax.plot(x, b["ms_median"], label=backend, linewidth=1, **backend_style(backend))
+                    ax.plot(x, b["ms_median"], label=label, linewidth=1, **style)
                 ax.set_yscale("log")
                 ax.set_xticks(range(len(nets)), nets, fontsize=8)
                 ax.set_xlim(-0.4, len(nets) - 0.6)
@@ -186,10 +239,9 @@ def figures(df, scaling, out_dir, machine=None):
     if scaling is not None and len(scaling):
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
         for ax, sweep in zip(axes, ("width", "depth")):
-            for backend, g in scaling[scaling["sweep"] == sweep].groupby("backend", sort=False):
+            for label, g, style in _lines(scaling[scaling["sweep"] == sweep]):
                 g = g.sort_values("n_weights")
-                ax.loglog(g["n_weights"], g["ms_median"], label=backend, linewidth=1,
-                          **backend_style(backend))
+                ax.loglog(g["n_weights"], g["ms_median"], label=label, linewidth=1, **style)
             ax.set(title=f"{sweep} sweep ({'1 layer of 4…1024' if sweep == 'width' else '1…8 layers of 50'})",
                    xlabel="number of weights", ylabel="ms per epoch")
             ax.grid(True, which="both", alpha=0.3)

@@ -15,7 +15,9 @@ def summary(r):
     c = r["config"]
     head = (f"{r['backend']} on {r['dataset']}: hidden {c['hidden']}, {c['activation']}, "
             f"{c['loss']} loss, {c['optimizer']} batch {c['batch_size']}, lr {c['lr']}, "
-            f"l2 {c['l2']}, seed {c['seed']} (device {r['device']})")
+            f"l2 {c['l2']}, seed {c['seed']}"
+            + (f", {c['dtype']}" if c.get("dtype", "float64") != "float64" else "")
+            + f" (device {r['device']})")
     if r["diverged"]:
         body = f"  DIVERGED (NaN/inf) in epoch {r['diverged_epoch']}"
     else:

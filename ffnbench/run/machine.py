@@ -81,11 +81,11 @@ def limit_threads(n):
     return limiter
 
 
-def measure_peak(n=1024, repeat=5):
-    """GFLOP/s of a float64 n x n matmul, best of `repeat`, under the current thread limit."""
+def measure_peak(n=1024, repeat=5, dtype="float64"):
+    """GFLOP/s of a `dtype` n x n matmul, best of `repeat`, under the current thread limit."""
     import numpy as np
     rng = np.random.default_rng(0)
-    A, B = rng.random((n, n)), rng.random((n, n))
+    A, B = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
     A @ B
     best = min(_seconds(lambda: A @ B) for _ in range(repeat))
     return 2 * n ** 3 / best / 1e9
@@ -104,8 +104,8 @@ import json, sys, time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 threadpool_limits(1)
-n, repeat = int(sys.argv[1]), int(sys.argv[2])
-A, B = np.random.default_rng(0).random((2, n, n))
+n, repeat, dtype = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+A, B = np.random.default_rng(0).random((2, n, n)).astype(dtype)
 A @ B
 best = float("inf")
 for _ in range(repeat):
@@ -118,9 +118,10 @@ print(json.dumps({"gflops": 2 * n ** 3 / best / 1e9, "library": lib.get("interna
 
 
 @lru_cache(maxsize=None)
-def reference_peak(n=1024, repeat=5):
-    """The peak every "% of peak" is stated against: numpy's BLAS, one thread, a float64
-    n x n matmul, best of `repeat`, with the kernels the library picks for this CPU by itself.
+def reference_peak(n=1024, repeat=5, dtype="float64"):
+    """The peak every "% of peak" is stated against: numpy's BLAS, one thread, a `dtype`
+    (float64, or float32 for the float32 runs: sgemm) n x n matmul, best of `repeat`, with
+    the kernels the library picks for this CPU by itself.
     It runs in a fresh Python without the variables that force other kernels (FORCING), so
     the number is the same whatever this process's environment says (OPENBLAS_CORETYPE=Haswell
     makes OpenBLAS run AVX2 kernels on an AVX-512 CPU, at about 60 % of their rate).
@@ -129,7 +130,7 @@ def reference_peak(n=1024, repeat=5):
     env = {k: v for k, v in os.environ.items() if k not in FORCING}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
-        done = subprocess.run([sys.executable, "-c", _PEAK_CODE, str(n), str(repeat)], env=env,
+        done = subprocess.run([sys.executable, "-c", _PEAK_CODE, str(n), str(repeat), dtype], env=env,
                               capture_output=True, text=True, timeout=300)
         got = json.loads(done.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -162,18 +163,26 @@ def theoretical_peak(cpuinfo="/proc/cpuinfo"):
             "how": f"{isa}: {per_cycle} flops per cycle (2 pipes assumed) x {ghz:.2f} GHz reported"}
 
 
-def peaks():
+def peaks(dtypes=("float64",)):
     """What every "% of peak" is stated against, and what stands beside it: {"peak_gflops",
     "peak_blas" (reference_peak, or this process's BLAS where no fresh Python can run),
     "blas_in_use" (the kernels this process's numpy runs), "theoretical_gflops",
-    "theoretical_how"}."""
-    ref = reference_peak()
-    if ref is None:
-        ref = {"gflops": measure_peak(), "blas": f"{peak_blas()}, measured in this process"}
-    else:
-        ref = {**ref, "blas": ref["blas"] + " as the library picks them for this CPU"}
+    "theoretical_how"}, all float64's; for each other dtype asked, "peak_gflops_<dtype>"
+    (float32: the same matmul in float32, the same way)."""
+    out = {}
+    for dtype in dict.fromkeys(("float64", *dtypes)):
+        ref = reference_peak(dtype=dtype)
+        if ref is None:
+            ref = {"gflops": measure_peak(dtype=dtype),
+                   "blas": f"{peak_blas()}, measured in this process"}
+        else:
+            ref = {**ref, "blas": ref["blas"] + " as the library picks them for this CPU"}
+        if dtype == "float64":
+            out.update(peak_gflops=ref["gflops"], peak_blas=ref["blas"])
+        else:
+            out[f"peak_gflops_{dtype}"] = ref["gflops"]
     theory = theoretical_peak() or {}
-    return {"peak_gflops": ref["gflops"], "peak_blas": ref["blas"], "blas_in_use": peak_blas(),
+    return {**out, "blas_in_use": peak_blas(),
             "theoretical_gflops": theory.get("gflops"), "theoretical_how": theory.get("how")}
 
 
