@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: batch bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history history-site clean sweep
+.PHONY: batch peer bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history history-site clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -85,6 +85,9 @@ BATCH_SWEEP := 1,2,4,8,16,32,64,128,256,512,1024
 
 batch: $(STAMP)  # µs per sample against the batch size, every backend -> OUT/batch/{speed.csv,speed.md,figures/speed_batch.png}
 	$(BIN)/ffnbench compare --no-scaling --hidden 50,100,60,30,20,10 --datasets white --batch-sizes $(BATCH_SWEEP) --repeat 3 --out $(OUT)/batch > /dev/null
+
+peer: $(STAMP)  # every backend against scikit-learn's MLP, float64 and float32, batch 1/32/256 -> OUT/peer/
+	$(BIN)/ffnbench compare --no-scaling --datasets white --batch-sizes 1,32,256 --dtypes float64,float32 --repeat 3 --out $(OUT)/peer > /dev/null
 
 bound: $(STAMP)  # the per-sample bound, every backend against it, numpy's call floor -> OUT/bound.{csv,md}, bound_*.csv, numpy_calls.csv
 	$(BIN)/ffnbench bound --out $(OUT)
