@@ -159,3 +159,21 @@ def test_json_is_one_parsable_object(trees, capsys):
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["ok"] is False
     assert {f["path"]: f["status"] for f in report["files"]}["table.csv"] == "MISMATCH"
+
+
+def test_family_corrected_cells_are_checked_only_in_a_whole_run(trees, capsys):
+    """A table of two settings corrects its p-values over those two: a partial run shows its
+    Holm p and verdicts but cannot be held to the committed ones; a whole run is."""
+    new, ref = trees
+    df = pd.read_csv(new / "table.csv", dtype=str, keep_default_na=False)
+    i = df.index[df["setting"] == "7"][0]
+    _edit_csv(new / "table.csv", i, "vs_ols_p_holm", "0.0123")
+    assert cli.main(["verify", str(new), str(ref)]) == 1  # whole: every cell counts
+    assert "column vs_ols_p_holm: 0.0123 here" in capsys.readouterr().out
+    part = pd.read_csv(new / "table.csv", dtype=str, keep_default_na=False)
+    part[part["setting"].isin(["7", "8"])].to_csv(new / "table.csv", index=False)
+    assert cli.main(["verify", str(new), str(ref)]) == 0
+    out = capsys.readouterr().out
+    assert "corrected over their family not compared in a partial run" in out and "vs_ols_p_holm" in out
+    _edit_csv(new / "table.csv", 0, "test_mse_mean", "9")  # everything else still counts
+    assert cli.main(["verify", str(new), str(ref)]) == 1

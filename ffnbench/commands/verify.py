@@ -8,6 +8,9 @@ rows without a committed counterpart fail a full-size run and are listed for a p
   slopes) depend on the machine and its load, and the ENVIRONMENT columns of a per-run
   runs.csv say which machine that was: they are shown side by side, never failing;
 - round-off cells (ROUNDOFF, e.g. max |dW| between backends) must stay under their bound;
+- family cells (FAMILY: Holm-corrected p-values and what is decided from them) depend on
+  every comparison of their family, so a partial run (fewer rows than committed: a table of
+  two settings corrects over those two) shows them and checks them only when it is whole;
 - every other number must agree within RTOL (relative) / ATOL, i.e. to the 6 significant
   digits the CSVs are written with; text cells must be equal.
 
@@ -38,6 +41,7 @@ TIMING_TEXT = re.compile(  # markdown headers and prose that carry timings
 ENVIRONMENT = {  # per-run columns (runs.csv) that say where a run ran, not what it computed
     "engine", "host", "cpu_model", "cpu_cores", "python", "numpy", "numba", "torch", "jax", "blas"}
 ROUNDOFF = {"max_dw_vs_reference": 1e-10}  # column -> absolute bound both values must meet
+FAMILY = re.compile(r"_p_holm$|^constant_level$|^verdict$")  # corrected over all rows of a family
 KEYS = {  # file name -> the columns that identify a row (extended automatically if not unique)
     "table.csv": ("kind", "protocol", "dataset", "setting"),
     "speed.csv": ("backend", "hidden", "dataset", "batch_size"),
@@ -141,10 +145,12 @@ def compare_csv(rel, new_path, ref_path, complete=False):
         elif unmatched:  # a partial run (e.g. the best of 2 settings): nothing to check it against
             v.detail += f"; {len(unmatched)} row(s) not in the committed file, not checked (e.g. {unmatched[0]})"
     columns = [c for c in ref.columns if c in new.columns]
-    checked = 0
+    checked, partial, family = 0, len(new) < len(ref), set()
     for label, r_new, r_ref in pairs:
         for c in columns:
-            if is_timing(c):
+            if partial and FAMILY.search(c):  # corrected over the rows run here, not all
+                family.add(c)
+            elif is_timing(c):
                 v.timings.append((label, c, r_new[c], r_ref[c]))
             elif cells_equal(r_new[c], r_ref[c], c, roundoff_bound(c, r_new, r_ref)):
                 checked += 1
@@ -157,6 +163,8 @@ def compare_csv(rel, new_path, ref_path, complete=False):
         v.mismatches.append(f"{len(ref) - len(pairs)} committed row(s) missing here (--strict)")
     v.detail = (f"{len(pairs)} of {len(ref)} committed rows, {checked} cells equal"
                 + (f", {len({c for _, c, *_ in v.timings})} timing column(s) not compared" if v.timings else "")
+                + (f", {len(family)} column(s) corrected over their family not compared in a "
+                   f"partial run ({', '.join(sorted(family))})" if family else "")
                 + v.detail)
     if v.mismatches:
         v.status = "MISMATCH"
