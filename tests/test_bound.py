@@ -88,7 +88,9 @@ def test_the_command_puts_every_backend_and_numpy_s_floor_against_the_bound(tmp_
     assert times["backend"].tolist() == available and set(times["hidden"].astype(str)) == {"3"}
     assert times["overhead_us_per_sample"].tolist() == pytest.approx(
         (times["us_per_sample"] - times["bound_us_per_sample"]).tolist(), rel=1e-4)  # 6 digits
-    nets = pd.read_csv(tmp_path / "bound.csv")
+    nets = pd.read_csv(tmp_path / "bound.csv")  # one bound per net in one report
+    assert times["bound_us_per_sample"].tolist() == pytest.approx(
+        nets["bound_us"].tolist() * len(times), rel=1e-5)
     assert nets["bound_us"].iloc[0] == pytest.approx(
         nets["weights_us"].iloc[0] + nets["activations_us"].iloc[0], rel=1e-4)  # 6 digits each
     assert nets["net_shapes_us"].iloc[0] > nets["activations_us"].iloc[0] > 0
@@ -96,13 +98,3 @@ def test_the_command_puts_every_backend_and_numpy_s_floor_against_the_bound(tmp_
     assert "| 3 | numpy |" in text and "10 calls per sample" in text and "tanh µs" in text
     assert cli.main(["bound", "--out", str(tmp_path / "x"), "--repeat", "0"]) == 2
 
-
-def test_one_report_states_one_bound_per_net():
-    import pandas as pd
-    times = pd.DataFrame({"hidden": ["3", "3", "5"], "us_per_sample": [2.0, 4.0, 1.0],
-                          "bound_us_per_sample": [9.0, 9.0, 9.0]})
-    nets = pd.DataFrame({"hidden": ["3", "5"], "bound_us": [1.0, 0.5]})
-    got = bound.against(times, nets)
-    assert got["bound_us_per_sample"].tolist() == [1.0, 1.0, 0.5]
-    assert got["pct_bound"].tolist() == [50.0, 25.0, 50.0]
-    assert got["overhead_us_per_sample"].tolist() == [1.0, 3.0, 0.5]

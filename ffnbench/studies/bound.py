@@ -19,6 +19,7 @@ writes the rates, the bound per net and the short-row micro-benchmarks to
 results/bound.csv and bound.md; `ffnbench compare` measures the rates again on its machine
 and prints every per-sample time as a % of the bound.
 """
+import functools
 import time
 
 import numpy as np
@@ -112,6 +113,7 @@ def _operands(rows, width, seed=0):
             _aligned(rng.uniform(-1, 1, max(rows, width)) * 1e-3), _aligned(np.zeros(max(rows, width))))
 
 
+@functools.lru_cache(maxsize=None)  # once per process: bound and compare state one bound
 def measure_rates(n_weights, row=ROW):
     """ns per weight of the forward stream and of the fused backward + update, on a matrix
     of about n_weights doubles in rows of `row` (as many rows as that takes, at least 4)."""
@@ -136,6 +138,7 @@ def _activation_passes(kind, z, a, d):
     return lambda: (np.maximum(z, 0.0, out=a), np.greater(z, 0.0, out=d))  # relu, relu'(0) = 0
 
 
+@functools.lru_cache(maxsize=None)
 def activation_rates(n=ACTIVATION_N, repeat=7):
     """ns per neuron of each hidden activation f(z) and its derivative f'(a) together, in
     numpy's vectorised loops over n values in cache: what a kernel that vectorises them pays
@@ -234,16 +237,6 @@ def numpy_calls(sizes, activation="tanh", repeat=7, number=2000):
         rows.append({"call": name, "per_sample": len(stmts), "us_per_call": float(np.mean(us)),
                      "us_per_sample": float(np.sum(us))})
     return rows
-
-
-def against(times, nets):
-    """compare's per-sample rows (studies/speed.run_cases) put against the bound of `nets`
-    (measure's rows) instead of the one run_cases measured again, so that one report states
-    one bound per net: bound, % of it and overhead (time beyond it) per backend."""
-    bound_us = times["hidden"].map(dict(zip(nets["hidden"], nets["bound_us"])))
-    return times.assign(bound_us_per_sample=bound_us,
-                        pct_bound=100 * bound_us / times["us_per_sample"],
-                        overhead_us_per_sample=times["us_per_sample"] - bound_us)
 
 
 def batch_gemm_seconds(sizes, batch=256, repeat=7):

@@ -4,7 +4,6 @@ all end with the same weights. Each dtype (float64, and float32 where asked) is 
 group: the backends that can run in it, checked against that dtype's reference with that
 dtype's tolerance (impls/checks.py), each % peak against that dtype's matmul peak.
 """
-import functools
 import platform
 from dataclasses import dataclass
 
@@ -77,18 +76,6 @@ def _row(case, seconds, warmup, n_weights, n_samples, peak, device):
             "device": device}
 
 
-@functools.lru_cache(maxsize=None)
-def _bound_rates(n_weights):
-    from . import bound  # its kernels are numba's
-    return bound.measure_rates(n_weights)
-
-
-@functools.lru_cache(maxsize=None)
-def _activation_rates():
-    from . import bound
-    return bound.activation_rates()
-
-
 def per_sample_bound(params, activation="tanh"):
     """Seconds per sample of the per-sample SGD bound (studies/bound.py) for these weights
     and hidden activation, its rates measured here, once per size; None where numba is not
@@ -96,10 +83,10 @@ def per_sample_bound(params, activation="tanh"):
     sizes = (params[0][0].shape[1], *(len(b) for _, b in params))
     try:
         from . import bound
-        rates = _bound_rates(bound.work(sizes)["weights"])
+        rates = bound.measure_rates(bound.work(sizes)["weights"])  # cached: once per size
     except ImportError:
         return None
-    return bound.per_sample_bound(sizes, rates, _activation_rates()[activation])
+    return bound.per_sample_bound(sizes, rates, bound.activation_rates()[activation])
 
 
 def run_cases(backends, archs, datasets, batch_sizes, repeat, peak, progress=None,
