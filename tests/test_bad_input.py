@@ -356,6 +356,8 @@ def test_memory_estimate_on_a_hand_checked_case():
     assert memory.estimate_bytes(c, (11, 5, 1), n) == 8 * (66 * 6 + 3 * 1 * 17 + 2 * 1119 * 17)
     adam = TrainConfig(hidden=(5,), optimizer="adam", batch_size="full", backend="python")
     assert memory.estimate_bytes(adam, (11, 5, 1), n) == 5 * 8 * (66 * 8 + 3 * 1119 * 17 + 2 * 1119 * 17)
+    f32 = TrainConfig(hidden=(5,), dtype="float32")  # the harness's 3 copies stay float64
+    assert memory.estimate_bytes(f32, (11, 5, 1), n) == 8 * 66 * 3 + 4 * (66 * 3 + 3 * 1 * 17 + 2 * 1119 * 17)
     with pytest.raises(UserError, match="needs about 0.0063 MB of memory"):
         memory.check(c, (11, 5, 1), {"train": 10, "val": 2, "test": 2}, available=100)
 

@@ -3,26 +3,31 @@ that cannot fit is one clear line instead of a MemoryError deep inside a backend
 import os
 import resource
 
+import numpy as np
+
 from .errors import UserError
 
-WEIGHT_COPIES = 6  # initial, the backend's state, its per-epoch copy, the best so far,
-                   # the gradient and the update step
-ADAM_COPIES = 2  # the two moment estimates
+HARNESS_COPIES = 3  # float64 whatever the run: the initial weights, each epoch's copy, the best
+ENGINE_COPIES = 3  # in the run's dtype: the backend's state, the gradient and the update step
+ADAM_COPIES = 2  # the two moment estimates (the run's dtype)
 OBJECT_FACTOR = {"python": 5}  # pure Python: a list slot and a float object per number
 BUFFERS = 3  # z, a and delta for each row of a batch
 
 
 def estimate_bytes(config, sizes, n_rows):
-    """Bytes of float64 that training `config` with layer `sizes` (inputs first) on parts of
-    `n_rows` (e.g. {"train": 1119, "val": 239, "test": 241}) holds at its peak."""
+    """Bytes that training `config` with layer `sizes` (inputs first) on parts of `n_rows`
+    (e.g. {"train": 1119, "val": 239, "test": 241}) holds at its peak: the harness's float64
+    copies of the weights, and the engine's state and buffers in the run's dtype."""
     weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     width = sum(sizes)
     n_train = n_rows.get("train", 0)
     batch = n_train if config.batch_size == "full" else min(config.batch_size, max(n_train, 1))
-    copies = WEIGHT_COPIES + (ADAM_COPIES if config.optimizer == "adam" else 0)
+    engine = ENGINE_COPIES + (ADAM_COPIES if config.optimizer == "adam" else 0)
     predict_rows = max(n_rows.values(), default=0)  # predictions run over a whole part
-    numbers = weights * copies + BUFFERS * batch * width + 2 * predict_rows * width
-    return 8 * numbers * OBJECT_FACTOR.get(config.backend, 1)
+    size = np.dtype(config.dtype).itemsize
+    nbytes = (8 * weights * HARNESS_COPIES
+              + size * (weights * engine + BUFFERS * batch * width + 2 * predict_rows * width))
+    return nbytes * OBJECT_FACTOR.get(config.backend, 1)
 
 
 def available_bytes():
