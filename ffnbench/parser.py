@@ -5,8 +5,8 @@ import argparse
 import textwrap
 
 from . import __version__
-from .core.config import (DATASETS, DEVICES, EXECUTORS, INITS, NETS, PROTOCOLS, REGRESSION_DATASETS,
-                          RUN_LIMIT, SCALINGS, SPLITS, STOPS, TASK_LOSSES, TrainConfig)
+from .core.config import (DATASETS, DEVICES, EXECUTORS, INITS, NETS, PROTOCOLS,
+                          REGRESSION_DATASETS, RUN_LIMIT, SCALINGS, SPLITS, STOPS, TASK_LOSSES, TrainConfig)
 from .impls import ACTIVATIONS, BACKENDS, DTYPES, LOSSES, OPTIMIZERS, declarations
 from .run.cache import CACHE_DIR
 from .run.machine import default_jobs
@@ -164,6 +164,19 @@ def add_run_options(parser, cache_help):
                         help="print the results as JSON on stdout (the files are written too)")
 
 
+def add_grid_options(p, protocol, backend_help):
+    """Which runs of the published table: --seeds, --backend, --datasets, --protocol, --settings."""
+    p.add_argument("--seeds", type=int, default=20, help="seeds (splits) per setting (default %(default)s)")
+    p.add_argument("--backend", default="numba", choices=BACKENDS, help=f"{backend_help} (default %(default)s)")
+    p.add_argument("--datasets", default=",".join(REGRESSION_DATASETS), help="comma-separated (default %(default)s)")
+    p.add_argument("--protocol", default=protocol,
+                   help=f"{' | '.join(PROTOCOLS)}, a comma list of them, or all (default "
+                        "%(default)s; published = minmax-uniform, both = modern,minmax-uniform); "
+                        "see docs/protocol.md")
+    p.add_argument("--settings", default=None,
+                   help="only these rows of the published table, e.g. 1,8 (default: all 15)")
+
+
 def _table(sub):
     p = _command(sub, "table", help="reproduce the published wine-quality table (docs/protocol.md)",
                  description="Train every setting of the published table on both wine "
@@ -174,18 +187,9 @@ def _table(sub):
                  epilog="example (two rows of the table, then checked against the committed "
                         "results):\n  ffnbench table --settings 7,8 --out build/try\n"
                         "  ffnbench verify build/try results")
-    p.add_argument("--seeds", type=int, default=20, help="seeds (splits) per setting (default %(default)s)")
-    p.add_argument("--backend", default="numba", choices=BACKENDS,
-                   help="results are the same (default %(default)s)")
-    p.add_argument("--datasets", default=",".join(REGRESSION_DATASETS), help="comma-separated (default %(default)s)")
-    p.add_argument("--protocol", default="modern",
-                   help=f"{' | '.join(PROTOCOLS)}, a comma list of them, or all (default "
-                        "%(default)s; published = minmax-uniform, both = modern,minmax-uniform); "
-                        "see docs/protocol.md")
+    add_grid_options(p, protocol="modern", backend_help="results are the same")
     p.add_argument("--scaling", default=None,
                    help=f"{' | '.join(SCALINGS)}: override every protocol's feature scaling")
-    p.add_argument("--settings", default=None,
-                   help="only these rows of the published table, e.g. 1,8 (default: all 15)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="maximum epochs (default %(default)s)")
     p.add_argument("--patience", type=int, default=TrainConfig.patience,
                    help="early-stopping patience in epochs (default %(default)s)")
@@ -313,67 +317,8 @@ def _bound(sub):
                    help="timed epochs per backend and net, after one untimed (default %(default)s)")
 
 
-def _methods(sub):
-    p = _command(sub, "methods", help="optimisers and classification over 20 seeds",
-                 description="Train the optimiser and classification study (Adam, mini-batch "
-                             "and full-batch SGD, the color and quality-class tasks) over 20 "
-                             "seeds each; write OUT/methods.csv and methods.md.",
-                 epilog="example:\n  ffnbench methods --out build/methods")
-    p.add_argument("--out", default="build/methods",
-                   help="directory for methods.csv and methods.md, made if missing")
-    p.add_argument("--backend", default="numba", choices=BACKENDS,
-                   help="results are the same (default %(default)s)")
-
-
-def _pool_options(p):
-    """--jobs and --cache-dir of the studies that run tables on the local pool."""
-    p.add_argument("--jobs", type=int, default=None,
-                   help=f"worker processes (default: the cores, here {default_jobs()})")
-    p.add_argument("--cache-dir", default=CACHE_DIR, help="finished runs, one JSON file each")
-
-
-def _duplicates(sub):
-    p = _command(sub, "duplicates", help="how much the duplicate wines flatter each model",
-                 description="Run the `modern` table and its baselines with the random and "
-                             "with the grouped split (every copy of an identical wine in one "
-                             "part); write OUT/duplicates.md and the grouped table to "
-                             "OUT/grouped/.",
-                 epilog="example:\n  ffnbench duplicates --out build/dup")
-    p.add_argument("--out", default="build/duplicates",
-                   help="directory for duplicates.md and grouped/, made if missing")
-    _pool_options(p)
-
-
-def _readings(sub):
-    p = _command(sub, "readings", help="the printed code under each reading of its input scaling",
-                 description="Run the `article` protocol (every quirk of the printed code) once "
-                             "per reading of the input scaling the printed code leaves open "
-                             "(none, minmax, standard, sample-maxmin); write OUT/readings.md "
-                             "and readings.csv: per published cell, the verdict under each.",
-                 epilog="example:\n  ffnbench readings --out build/readings")
-    p.add_argument("--out", default="build/readings",
-                   help="directory for readings.md and readings.csv, made if missing")
-    p.add_argument("--seeds", type=int, default=20, help="seeds per setting (default %(default)s)")
-    _pool_options(p)
-
-
-def _contest(sub):
-    p = _command(sub, "contest", help="FFN, forest and boosting tuned the same way, then tested",
-                 description="Tune the FFN, a random forest and gradient boosting with the same "
-                             "budget by the same cross-validation on training + validation, "
-                             "refit each on all of it and test once, on the random and the "
-                             "grouped split; write OUT/contest.csv and contest.md with the "
-                             "paired differences. Needs scikit-learn and numba.",
-                 epilog="example:\n  ffnbench contest --seeds 5 --out build/contest")
-    p.add_argument("--out", default="build/contest",
-                   help="directory for contest.csv and contest.md, made if missing")
-    p.add_argument("--seeds", type=int, default=10, help="seeds (splits) (default %(default)s)")
-    p.add_argument("--datasets", default=",".join(REGRESSION_DATASETS),
-                   help="comma-separated (default %(default)s)")
-    _pool_options(p)
-
-
 def build_parser():
+    from . import parser_studies  # the studies' commands, built with this module's helpers
     parser = Parser(prog="ffnbench", description=DESCRIPTION, epilog=EXAMPLES)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
@@ -391,8 +336,7 @@ def build_parser():
                         "(mean ± sd over the runs that did not diverge)")
     p.add_argument("--save-weights", metavar="FILE.npz",
                    help="save the final weights (W1, b1, W2, ... as float64)")
-    for add in (_table, _sweep, _compare, _bound, _history, _verify, _methods, _duplicates,
-                _readings, _contest):
+    for add in (_table, _sweep, _compare, _bound, _history, _verify, *parser_studies.COMMANDS):
         add(sub)
     return parser
 
