@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: batch peer bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history history-site clean sweep
+.PHONY: batch peer precision bench-compare contest examples readings setup test reproduce fresh-reproduce results table duplicates methods compare bound figures history history-site clean sweep
 # one target at a time even under make -j: compare's single-core timings must not share
 # the machine with table's worker processes
 .NOTPARALLEL:
@@ -60,6 +60,9 @@ duplicates: $(STAMP)  # baselines and best FFN, random vs grouped split -> OUT/d
 
 readings: $(STAMP)  # the article protocol under each reading of its input scaling -> OUT/readings.{md,csv}
 	$(BIN)/ffnbench readings --out $(OUT) --cache-dir $(TABLE_CACHE)
+
+precision: $(STAMP)  # the table's settings in float32 against float64 -> OUT/precision.{md,csv}, precision_runs.csv
+	$(BIN)/ffnbench precision --out $(OUT) --cache-dir $(TABLE_CACHE)
 
 contest: $(STAMP)  # FFN vs forest vs boosting, tuned alike by cross-validation -> OUT/contest.{md,csv}
 	$(BIN)/ffnbench contest --out $(OUT) --cache-dir $(TABLE_CACHE)

@@ -24,6 +24,9 @@ SCALINGS = ("standard", "minmax", "none", "sample-maxmin")
 # the most runs a table or sweep starts without --yes: beyond it a typo (seeds = 100000000) is
 # likelier than a plan, and the run list alone would not fit in memory long before 10^8
 RUN_LIMIT = 100_000
+# `ffnbench precision`: float32 and float64 give "the same" test error when the interval of
+# their mean difference lies inside +-PRECISION_MARGIN (why 0.001: studies/precision.py)
+PRECISION_MARGIN = 0.001
 EXECUTORS = ("local", "dask")  # --executor: a process pool here, or a Dask cluster
 STOPS = ("patience", "first-rise")  # see harness.train
 SPLITS = ("random", "grouped")  # see data.split
