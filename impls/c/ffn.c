@@ -12,11 +12,33 @@
  * z(0) = x. Compiled without fast-math: the rounding must follow IEEE 754 to agree with
  * the other backends to round-off; only the forward dot products may be summed in partial
  * sums (omp simd reduction, -fopenmp-simd), as BLAS does.
+ *
+ * One source, two libraries: the arithmetic type `real` is FFN_REAL, double by default
+ * (hp.dtype float64) or float with -DFFN_REAL=float (float32); impls/c_ffn.py builds each
+ * on first use. Every array, accumulator and literal is a real. A bare 1.0 is a double and
+ * would make float maths double maths, so literals are written R(1); the maths functions
+ * come from <tgmath.h>, so exp, tanh and sqrt of a float are expf, tanhf and sqrtf. The
+ * float build compiles clean with -Wdouble-promotion -Wfloat-conversion (no float is
+ * widened to double, no double narrowed without a cast; tests/test_c_float32.py compiles
+ * it so with -Werror). For double, R() and <tgmath.h> change nothing: the float64 library
+ * does the double-only source's arithmetic, operation for operation.
+ * The hyper-parameters come in as double (net_t, hyper_t, ffn_gradient's l2), one layout
+ * for both builds, and are made real where they are used, as torch and numpy cast their
+ * Python-float hyper-parameters to the tensors' type (the compiler hoists the conversions
+ * out of the loops: a float store cannot change a double). For the same reason 1 - beta
+ * and Adam's bias corrections, a pair per step, are worked out in double and then made
+ * real: torch.optim and numpy_ffn work them out in Python floats.
  */
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <tgmath.h>
+
+#ifndef FFN_REAL
+#define FFN_REAL double
+#endif
+typedef FFN_REAL real;
+#define R(x) ((real)(x)) /* a literal or a double hyper-parameter, as a real */
 
 enum { ACT_SIGMOID = 0, ACT_TANH = 1, ACT_RELU = 2 };
 enum { OUT_LINEAR = 0, OUT_SIGMOID = 1, OUT_SOFTMAX = 2 };
@@ -35,28 +57,28 @@ typedef struct { double lr, l2, beta1, beta2, eps; int64_t optimizer; } hyper_t;
 
 typedef struct {          /* per-sample scratch: z, a, offsets, two deltas */
     int64_t *off, *woff, total, widest;
-    double *z, *a, *d, *back;
+    real *z, *a, *d, *back;
 } work_t;
 
-static double sigmoid(double z) {
-    if (z >= 0.0) return 1.0 / (1.0 + exp(-z));
-    double e = exp(z); /* never exp(+large) */
-    return e / (1.0 + e);
+static real sigmoid(real z) {
+    if (z >= R(0)) return R(1) / (R(1) + exp(-z));
+    real e = exp(z); /* never exp(+large) */
+    return e / (R(1) + e);
 }
 
-static double act(const net_t *net, double z) {
+static real act(const net_t *net, real z) {
     switch (net->act) {
     case ACT_SIGMOID: return sigmoid(z);
     case ACT_TANH: return tanh(z);
-    default: return z > 0.0 ? z : 0.0;
+    default: return z > R(0) ? z : R(0);
     }
 }
 
-static double act_prime(const net_t *net, double z, double a) {
+static real act_prime(const net_t *net, real z, real a) {
     switch (net->act) {
-    case ACT_SIGMOID: return a * (1.0 - a);
-    case ACT_TANH: return 1.0 - a * a;
-    default: return z > 0.0 ? 1.0 : (z == 0.0 ? net->relu_grad0 : 0.0);
+    case ACT_SIGMOID: return a * (R(1) - a);
+    case ACT_TANH: return R(1) - a * a;
+    default: return z > R(0) ? R(1) : (z == R(0) ? R(net->relu_grad0) : R(0));
     }
 }
 
@@ -73,10 +95,10 @@ static int work_init(const net_t *net, work_t *w) {
         if (l < L) w->woff[l + 1] = w->woff[l] + (net->sizes[l] + 1) * net->sizes[l + 1];
     }
     w->total = w->off[L + 1];
-    w->z = malloc(w->total * sizeof(double));
-    w->a = malloc(w->total * sizeof(double));
-    w->d = malloc(w->widest * sizeof(double));
-    w->back = malloc(w->widest * sizeof(double));
+    w->z = malloc(w->total * sizeof(real));
+    w->a = malloc(w->total * sizeof(real));
+    w->d = malloc(w->widest * sizeof(real));
+    w->back = malloc(w->widest * sizeof(real));
     return (w->z && w->a && w->d && w->back) ? 0 : -1;
 }
 
@@ -85,19 +107,19 @@ static void work_free(work_t *w) {
 }
 
 /* z and a of every layer for one sample x */
-static void forward(const net_t *net, const double *theta, const double *x, work_t *w) {
+static void forward(const net_t *net, const real *theta, const real *x, work_t *w) {
     int64_t L = net->L, n0 = net->sizes[0];
-    double *z = w->z, *a = w->a;
+    real *z = w->z, *a = w->a;
     for (int64_t i = 0; i < n0; i++) {
         z[i] = x[i];
         a[i] = net->input_activation ? act(net, x[i]) : x[i];
     }
     for (int64_t l = 1; l <= L; l++) {
         int64_t nin = net->sizes[l - 1], nout = net->sizes[l];
-        const double *W = theta + w->woff[l - 1], *b = W + nout * nin, *ain = a + w->off[l - 1];
-        double *zl = z + w->off[l], *al = a + w->off[l];
+        const real *W = theta + w->woff[l - 1], *b = W + nout * nin, *ain = a + w->off[l - 1];
+        real *zl = z + w->off[l], *al = a + w->off[l];
         for (int64_t j = 0; j < nout; j++) {
-            double s = 0.0;
+            real s = R(0);
 #pragma omp simd reduction(+ : s) /* a vectorised sum: a few partial sums, not fast-math */
             for (int64_t i = 0; i < nin; i++) s += W[j * nin + i] * ain[i];
             zl[j] = s + b[j];
@@ -107,7 +129,7 @@ static void forward(const net_t *net, const double *theta, const double *x, work
         } else if (net->out == OUT_SIGMOID) {
             for (int64_t j = 0; j < nout; j++) al[j] = sigmoid(zl[j]);
         } else if (net->out == OUT_SOFTMAX) {
-            double top = zl[0], sum = 0.0;
+            real top = zl[0], sum = R(0);
             for (int64_t j = 1; j < nout; j++) if (zl[j] > top) top = zl[j];
             for (int64_t j = 0; j < nout; j++) { al[j] = exp(zl[j] - top); sum += al[j]; }
             for (int64_t j = 0; j < nout; j++) al[j] /= sum;
@@ -118,7 +140,7 @@ static void forward(const net_t *net, const double *theta, const double *x, work
 }
 
 /* The layer input u(l-1) that multiplies delta(l) in dW(l) (see the top of the file). */
-static const double *grad_input(const net_t *net, const work_t *w, int64_t l) {
+static const real *grad_input(const net_t *net, const work_t *w, int64_t l) {
     if (!net->grad_bug) return w->a + w->off[l - 1];
     return w->z + w->off[l - 1]; /* z(0) = x */
 }
@@ -126,66 +148,66 @@ static const double *grad_input(const net_t *net, const work_t *w, int64_t l) {
 /* One sample's backward pass. With grad != NULL, adds scale * the loss gradient into grad
  * (same layout as theta); otherwise updates theta in place by per-sample SGD with weight
  * decay l2 and rate lr, each layer after its delta has been passed down. */
-static void backward(const net_t *net, double *theta, const double *y, work_t *w,
-                     double *grad, double scale, double lr, double l2) {
+static void backward(const net_t *net, real *theta, const real *y, work_t *w,
+                     real *grad, real scale, real lr, real l2) {
     int64_t L = net->L, nL = net->sizes[L];
-    double *d = w->d, *back = w->back;
-    const double *aL = w->a + w->off[L];
-    for (int64_t j = 0; j < nL; j++) d[j] = net->delta_scale * (aL[j] - y[j]);
+    real *d = w->d, *back = w->back;
+    const real *aL = w->a + w->off[L];
+    for (int64_t j = 0; j < nL; j++) d[j] = R(net->delta_scale) * (aL[j] - y[j]);
     for (int64_t l = L; l >= 1; l--) {
         int64_t nin = net->sizes[l - 1], nout = net->sizes[l];
-        double *W = theta + w->woff[l - 1], *b = W + nout * nin;
-        const double *u = grad_input(net, w, l);
+        real *W = theta + w->woff[l - 1], *b = W + nout * nin;
+        const real *u = grad_input(net, w, l);
         if (l > 1) { /* W(l)^T delta(l), before W(l) changes */
-            for (int64_t i = 0; i < nin; i++) back[i] = 0.0;
+            for (int64_t i = 0; i < nin; i++) back[i] = R(0);
             for (int64_t j = 0; j < nout; j++)
                 for (int64_t i = 0; i < nin; i++) back[i] += W[j * nin + i] * d[j];
         }
         if (grad) {
-            double *gW = grad + w->woff[l - 1], *gb = gW + nout * nin;
+            real *gW = grad + w->woff[l - 1], *gb = gW + nout * nin;
             for (int64_t j = 0; j < nout; j++) {
-                double dj = scale * d[j];
+                real dj = scale * d[j];
                 for (int64_t i = 0; i < nin; i++) gW[j * nin + i] += dj * u[i];
                 gb[j] += dj;
             }
         } else {
             for (int64_t j = 0; j < nout; j++) {
-                double dj = d[j];
+                real dj = d[j];
                 for (int64_t i = 0; i < nin; i++)
                     W[j * nin + i] -= lr * (dj * u[i] + l2 * W[j * nin + i]);
                 b[j] -= lr * dj;
             }
         }
         if (l > 1) {
-            const double *z = w->z + w->off[l - 1], *a = w->a + w->off[l - 1];
+            const real *z = w->z + w->off[l - 1], *a = w->a + w->off[l - 1];
             for (int64_t i = 0; i < nin; i++) d[i] = back[i] * act_prime(net, z[i], a[i]);
         }
     }
 }
 
 /* Per-sample SGD over X[order[0]], ..., X[order[n-1]]. Returns 0, or -1 out of memory. */
-int ffn_sgd_epoch(const net_t *net, const hyper_t *hp, double *theta, const double *X,
-                  const double *Y, const int64_t *order, int64_t n) {
+int ffn_sgd_epoch(const net_t *net, const hyper_t *hp, real *theta, const real *X,
+                  const real *Y, const int64_t *order, int64_t n) {
     work_t w;
     if (work_init(net, &w)) { work_free(&w); return -1; }
     int64_t nin = net->sizes[0], nout = net->sizes[net->L];
     for (int64_t k = 0; k < n; k++) {
         forward(net, theta, X + order[k] * nin, &w);
-        backward(net, theta, Y + order[k] * nout, &w, NULL, 0.0, hp->lr, hp->l2);
+        backward(net, theta, Y + order[k] * nout, &w, NULL, R(0), R(hp->lr), R(hp->l2));
     }
     work_free(&w);
     return 0;
 }
 
 /* grad <- dJ/dtheta over the samples idx[0..m-1]: the mean loss gradient plus l2 W. */
-static void batch_gradient(const net_t *net, double l2, const double *theta, const double *X,
-                           const double *Y, const int64_t *idx, int64_t m, double *grad,
+static void batch_gradient(const net_t *net, real l2, const real *theta, const real *X,
+                           const real *Y, const int64_t *idx, int64_t m, real *grad,
                            work_t *w) {
     int64_t nin = net->sizes[0], nout = net->sizes[net->L], L = net->L;
-    memset(grad, 0, w->woff[L] * sizeof(double));
+    memset(grad, 0, w->woff[L] * sizeof(real));
     for (int64_t k = 0; k < m; k++) {
         forward(net, theta, X + idx[k] * nin, w);
-        backward(net, (double *)theta, Y + idx[k] * nout, w, grad, 1.0 / (double)m, 0.0, 0.0);
+        backward(net, (real *)theta, Y + idx[k] * nout, w, grad, R(1) / (real)m, R(0), R(0));
     }
     for (int64_t l = 0; l < L; l++) { /* L2 on the weights, not the biases */
         int64_t nw = net->sizes[l] * net->sizes[l + 1];
@@ -193,13 +215,13 @@ static void batch_gradient(const net_t *net, double l2, const double *theta, con
     }
 }
 
-int ffn_gradient(const net_t *net, double l2, const double *theta, const double *X,
-                 const double *Y, int64_t m, double *grad) {
+int ffn_gradient(const net_t *net, double l2, const real *theta, const real *X,
+                 const real *Y, int64_t m, real *grad) {
     work_t w;
     int64_t *idx = malloc((m > 0 ? m : 1) * sizeof(int64_t));
     if (!idx || work_init(net, &w)) { free(idx); work_free(&w); return -1; }
     for (int64_t k = 0; k < m; k++) idx[k] = k;
-    batch_gradient(net, l2, theta, X, Y, idx, m, grad, &w);
+    batch_gradient(net, R(l2), theta, X, Y, idx, m, grad, &w);
     free(idx);
     work_free(&w);
     return 0;
@@ -207,27 +229,27 @@ int ffn_gradient(const net_t *net, double l2, const double *theta, const double 
 
 /* Mini-batch SGD or Adam (torch.optim's arithmetic) over batches of B samples of order;
  * M, G: Adam's moments (same layout as theta), t: its step count, both kept across epochs. */
-int ffn_batch_epoch(const net_t *net, const hyper_t *hp, double *theta, const double *X,
-                    const double *Y, const int64_t *order, int64_t n, int64_t B, double *M,
-                    double *G, int64_t *t) {
+int ffn_batch_epoch(const net_t *net, const hyper_t *hp, real *theta, const real *X,
+                    const real *Y, const int64_t *order, int64_t n, int64_t B, real *M,
+                    real *G, int64_t *t) {
     work_t w;
     if (work_init(net, &w)) { work_free(&w); return -1; }
     int64_t P = w.woff[net->L];
-    double *g = malloc(P * sizeof(double));
+    real *g = malloc(P * sizeof(real));
     if (!g) { work_free(&w); return -1; }
     for (int64_t start = 0; start < n; start += B) {
         int64_t m = n - start < B ? n - start : B;
-        batch_gradient(net, hp->l2, theta, X, Y, order + start, m, g, &w);
+        batch_gradient(net, R(hp->l2), theta, X, Y, order + start, m, g, &w);
         if (hp->optimizer == OPT_SGD) {
-            for (int64_t i = 0; i < P; i++) theta[i] -= hp->lr * g[i];
+            for (int64_t i = 0; i < P; i++) theta[i] -= R(hp->lr) * g[i];
         } else {
             *t += 1;
-            double step = hp->lr / (1.0 - pow(hp->beta1, (double)*t));
-            double sqrt_bc2 = sqrt(1.0 - pow(hp->beta2, (double)*t));
+            real step = R(hp->lr / (1.0 - pow(hp->beta1, (double)*t)));
+            real sqrt_bc2 = R(sqrt(1.0 - pow(hp->beta2, (double)*t)));
             for (int64_t i = 0; i < P; i++) {
-                M[i] += (1.0 - hp->beta1) * (g[i] - M[i]);
-                G[i] = G[i] * hp->beta2 + (1.0 - hp->beta2) * g[i] * g[i];
-                theta[i] -= step * (M[i] / (sqrt(G[i]) / sqrt_bc2 + hp->eps));
+                M[i] += R(1.0 - hp->beta1) * (g[i] - M[i]);
+                G[i] = G[i] * R(hp->beta2) + R(1.0 - hp->beta2) * g[i] * g[i];
+                theta[i] -= step * (M[i] / (sqrt(G[i]) / sqrt_bc2 + R(hp->eps)));
             }
         }
     }
@@ -237,13 +259,13 @@ int ffn_batch_epoch(const net_t *net, const hyper_t *hp, double *theta, const do
 }
 
 /* out (m x n_L) <- the network's outputs for the m rows of X */
-int ffn_predict(const net_t *net, const double *theta, const double *X, int64_t m, double *out) {
+int ffn_predict(const net_t *net, const real *theta, const real *X, int64_t m, real *out) {
     work_t w;
     if (work_init(net, &w)) { work_free(&w); return -1; }
     int64_t nin = net->sizes[0], nout = net->sizes[net->L];
     for (int64_t k = 0; k < m; k++) {
         forward(net, theta, X + k * nin, &w);
-        memcpy(out + k * nout, w.a + w.off[net->L], nout * sizeof(double));
+        memcpy(out + k * nout, w.a + w.off[net->L], nout * sizeof(real));
     }
     work_free(&w);
     return 0;
