@@ -1,6 +1,8 @@
-"""Numba backend: a whole epoch in one jitted kernel over a flat parameter vector.
+"""Numba backend: a whole epoch in one jitted kernel over a flat parameter vector, in
+float64 or float32 (hp.dtype: every array of the state and every float the kernels compute
+with, each kernel compiled once per dtype; see "Precision" below).
 
-All weights and biases live in one float64 vector `theta`; layer l's W (row-major,
+All weights and biases live in one vector `theta`; layer l's W (row-major,
 (fan_out, fan_in)) starts at woff[l] and its b at boff[l]; predict's activations and
 pre-activations of all layers share flat buffers indexed by aoff. Per-sample SGD works on a
 padded, transposed copy of theta for the epoch (see _sgd_epoch).
@@ -21,17 +23,15 @@ from typing import NamedTuple
 
 import numpy as np
 from llvmlite import binding as llvm
-from numba import njit, typeof
+from numba import njit, typeof, types
 from numba.core.compiler_lock import global_compiler_lock
+from numba.extending import overload
 
 from . import DELTA_SCALE, Declaration
 
 DECLARATION = Declaration(
     name="numba", devices=("cpu",), extra="numba", packages=("numba",), gradients="hand-written",
-    sources=("numba_ffn.py",), tools=(),
-    refuses=(("float32", "its kernels are written for float64: float64 constants and "
-                         "accumulators, tanh's exp built from float64 bits, rows padded to "
-                         "8 doubles"),),
+    sources=("numba_ffn.py",), tools=(), refuses=(),
 )
 # numba kernels branch on small integers; these names are the only place they are spelled
 SIGMOID, TANH, RELU = 0, 1, 2  # hidden activations
@@ -42,9 +42,9 @@ OUTPUT = {"mse": LINEAR, "bce": SIGMOID_OUT, "ce": SOFTMAX}
 OPTIMIZER = {"sgd": SGD, "adam": ADAM}
 
 
-# The kernels' records. Each field has one type whatever the run (from_numpy and train_epoch
-# convert: int, float, bool or an int64/uint64 array), so a kernel is compiled once per record
-# type, not again for an int where a float was before.
+# The kernels' records. Each field has one type in every run of a dtype (from_numpy and
+# train_epoch convert: int, bool, an int64/uint64 array, or a float of the run's dtype), so a
+# kernel is compiled once per dtype, not again for an int where a float was before.
 class Net(NamedTuple):
     """The layer layout of theta, all int64 arrays: sizes (L+1,) layer widths n_0..n_L; layer
     l's W at woff[l], its b at boff[l]; layer l's part of a flat per-sample buffer at aoff[l]."""
@@ -57,7 +57,7 @@ class Net(NamedTuple):
 class Maths(NamedTuple):
     """What the network computes: activation (SIGMOID, TANH, RELU), output (LINEAR,
     SIGMOID_OUT, SOFTMAX), scale = DELTA_SCALE[loss], the l2 penalty and the printed code's
-    quirks."""
+    quirks; scale, l2 and relu_grad0 are of the run's dtype."""
     activation: int
     output: int
     scale: float
@@ -69,7 +69,8 @@ class Maths(NamedTuple):
 
 class Opt(NamedTuple):
     """The mini-batch optimiser: optimizer (SGD, ADAM), samples per update, Adam's
-    parameters and t, its step count so far."""
+    parameters (float64 in either precision: the kernel rounds what it forms from them) and
+    t, its step count so far."""
     optimizer: int
     batch: int
     lr: float
@@ -80,7 +81,7 @@ class Opt(NamedTuple):
 
 
 class Moments(NamedTuple):
-    """Adam's running moments of the gradient, float64 like theta: first (mean), second
+    """Adam's running moments of the gradient, of theta's dtype: first (mean), second
     (uncentred variance)."""
     first: np.ndarray
     second: np.ndarray
@@ -90,17 +91,31 @@ class Moments(NamedTuple):
 # once (tanh's polynomial is a chain of them); no other flag, so sums keep their order and
 # inf and nan propagate.
 jit = partial(njit, cache=True, error_model="numpy", fastmath={"contract"})
+# Precision: a run's arrays and its records' floats are all of hp.dtype, and every float
+# constant a kernel computes with is written real(c), where real is the float type of the
+# values at hand (real = X.dtype.type for an array X, type(x) for a number x). numba, like
+# numpy, types a bare 1.0 as float64, and float32 with float64 gives float64, so one bare
+# constant or float64 accumulator would turn a float32 run's arithmetic into float64 (the
+# tests type each kernel for float32 and look for a float64 variable). In a float64 run
+# real(c) is c itself, so the float64 code is the one bare constants would give. A comparison
+# with 0.0 or a store of it needs no real(): both are exact in either precision. Kernels are
+# compiled per argument types, so each dtype gets its own code; where float32 needs other
+# numbers, not only another type (tanh's exp), _tanh picks a twin by the dtype.
 
 
 @jit(inline="always")
 def _sigmoid(z):
+    one = type(z)(1.0)
     if z >= 0.0:
-        return 1.0 / (1.0 + exp(-z))
+        return one / (one + exp(-z))
     e = exp(z)
-    return e / (1.0 + e)
+    return e / (one + e)
 
 
 LOG2E, LN2_HI, LN2_LO = 1.4426950408889634, 6.93147180369123816490e-01, 1.90821492927058770002e-10
+# float32's split of ln 2 (fdlibm's expf): LN2_HI32 has 15 significant bits, so q LN2_HI32 is
+# exact for the |q| <= 29 of _tanh32
+LN2_HI32, LN2_LO32 = 6.9314575195e-01, 1.4286067653e-06
 
 
 @jit(inline="always")
@@ -125,7 +140,20 @@ def _exp_reduced(r):
 
 
 @jit(inline="always")
-def _tanh(z, lo, n):
+def _exp_reduced32(r):
+    """_exp_reduced in float32: the Taylor series to r^7 (truncation < 8e-9 relative, below
+    float32's rounding, 2^-24 = 6e-8), the first half of _exp_reduced's Estrin scheme."""
+    real = type(r)
+    r2 = r * r
+    r4 = r2 * r2
+    p01 = real(1.0) + r
+    p23 = real(1.0 / 2.0) + r * real(1.0 / 6.0)
+    p45 = real(1.0 / 24.0) + r * real(1.0 / 120.0)
+    p67 = real(1.0 / 720.0) + r * real(1.0 / 5040.0)
+    return (p01 + r2 * p23) + r4 * (p45 + r2 * p67)
+
+
+def _tanh64(z, lo, n):
     """z[lo:lo+n] <- tanh(z[lo:lo+n]) = 1 - 2 / (exp(2z) + 1) in place, |error| < 4e-16.
     llvmlite has no vector math library, so math.exp would stay a scalar call per element;
     instead exp is written out as exp(x) = 2^q exp(r), q = round(x / ln 2), 2^q built as
@@ -134,11 +162,38 @@ def _tanh(z, lo, n):
     may rewrite (the trick (y + 1.5 2^52) - 1.5 2^52 is exact only evaluated as written), so
     the per-sample kernel can inline this under its flags."""
     for i in range(lo, lo + n):
-        x = 2.0 * z[i]
-        x = 40.0 if x > 40.0 else (-40.0 if x < -40.0 else x)  # tanh(20) is 1.0 in float64
+        x = min(max(2.0 * z[i], -40.0), 40.0)  # tanh(20) is 1.0 in float64; nan stays nan
         q = np.rint(x * LOG2E)
         two_q = np.int64((np.int64(q) + 1023) << 52).view(np.float64)  # a bit cast
         z[i] = 1.0 - 2.0 / (_exp_reduced((x - q * LN2_HI) - q * LN2_LO) * two_q + 1.0)
+
+
+def _tanh32(z, lo, n):
+    """_tanh64 in float32, |error| < 1.8e-7 (1.5 float32 eps, as _tanh64's is 2 float64 eps):
+    2^q built as the bits of a float32 (exponent field q + 127, shifted by 23), exp(r) to r^7,
+    and the clamp where tanh is 1.0 in float32."""
+    real = z.dtype.type
+    for i in range(lo, lo + n):
+        x = min(max(real(2.0) * z[i], real(-20.0)), real(20.0))  # tanh(10) is 1.0 in float32
+        q = np.rint(x * real(LOG2E))
+        two_q = np.int32((np.int32(q) + 127) << 23).view(np.float32)  # a bit cast
+        r = (x - q * real(LN2_HI32)) - q * real(LN2_LO32)
+        z[i] = real(1.0) - real(2.0) / (_exp_reduced32(r) * two_q + real(1.0))
+
+
+def _tanh(z, lo, n):
+    """z[lo:lo+n] <- tanh(z[lo:lo+n]) in place: _tanh64 or _tanh32, by z's dtype. In a kernel
+    the choice is made when it is compiled (the overload below), and the twin's code is
+    inlined as an inline="always" function's would be, under the kernel's fastmath flags.
+    The twins clamp with min and max, not a conditional expression: numba's inlining of an
+    overload warns (NumbaIRAssumptionWarning) about the branches of one; max(x, c) is the
+    same select, and keeps a nan x (c > nan is false)."""
+    (_tanh32 if z.dtype == np.float32 else _tanh64)(z, lo, n)
+
+
+@overload(_tanh, inline="always")
+def _tanh_of_dtype(z, lo, n):
+    return _tanh32 if z.dtype == types.float32 else _tanh64
 
 
 @jit(inline="always")
@@ -150,24 +205,27 @@ def _activate(z, lo, n, act):
         for i in range(lo, lo + n):
             z[i] = _sigmoid(z[i])
     else:
+        zero = z.dtype.type(0.0)
         for i in range(lo, lo + n):
-            z[i] = z[i] if z[i] > 0.0 else 0.0
+            z[i] = z[i] if z[i] > 0.0 else zero
 
 
 @jit(inline="always")
 def _fprime(a, act):
     """f'(z) from the activation's output a; for relu this is relu'(0) = 0 (a = 0 for all
     z <= 0), so a relu'(0) other than 0 needs z itself: see _relu_prime."""
+    real = type(a)
     if act == SIGMOID:
-        return a * (1.0 - a)
+        return a * (real(1.0) - a)
     if act == TANH:
-        return 1.0 - a * a
-    return 1.0 if a > 0.0 else 0.0
+        return real(1.0) - a * a
+    return real(1.0) if a > 0.0 else real(0.0)
 
 
 @jit(inline="always")
 def _relu_prime(z, grad0):
-    return 1.0 if z > 0.0 else (grad0 if z == 0.0 else 0.0)
+    real = type(z)
+    return real(1.0) if z > 0.0 else (grad0 if z == 0.0 else real(0.0))
 
 
 @jit()
@@ -198,7 +256,7 @@ def _keeps_z(maths):
 @jit(inline="always")
 def _dot(row, a, n):
     """sum_i row[i] a[i] with 4 accumulators, so the adds do not wait on each other."""
-    s0 = s1 = s2 = s3 = 0.0
+    s0 = s1 = s2 = s3 = row.dtype.type(0.0)
     i = 0
     while i + 4 <= n:
         s0 += row[i] * a[i]
@@ -270,7 +328,8 @@ def _times_fprime(d, a, z, maths):
 #
 # What else the per-sample kernel does to stay near its bound (see docs/speed.md):
 # - Rows, biases and each layer's part of a, z and delta are padded with zeros to a multiple
-#   of PAD doubles (one AVX-512 register; docs/speed.md compares 16 and 32). LLVM
+#   of one AVX-512 register, VECTOR_BYTES: 8 doubles or 16 floats (docs/speed.md compares
+#   twice and four times that in float64). LLVM
 #   leaves what its vector loop does not cover to a scalar loop, whose dot product waits on
 #   one add after the other; the layers here are 1-100 wide, so unpadded much of their work
 #   would run there. The pad weights stay zero: they are updated with delta = 0, and the
@@ -287,7 +346,7 @@ def _times_fprime(d, a, z, maths):
 #   inlined under the same flags (tanh is written to allow it), with no call and no view
 #   per layer: a call costs a reference count up and down for each array it is passed.
 PER_SAMPLE_FLAGS = {"contract", "reassoc"}
-PAD = 8
+VECTOR_BYTES = 64
 U0, U1, U2, U3, U4 = (np.uint64(k) for k in range(5))  # unsigned literals for indices
 
 
@@ -302,23 +361,45 @@ class Padded(NamedTuple):
     aoff: np.ndarray
 
 
+def _itemsize(like):
+    """The bytes of one number of like's dtype, uint64: in a kernel a constant (the overload
+    below), where like.itemsize would be read from the array at run time and LLVM would no
+    longer know the bounds of what is computed from it."""
+    return np.uint64(like.itemsize)
+
+
+@overload(_itemsize, inline="always")
+def _itemsize_of_dtype(like):
+    size = np.uint64(like.dtype.bitwidth // 8)
+    return lambda like: size
+
+
+@jit(inline="always")
+def _per_register(like):
+    """How many numbers of like's dtype one vector register holds: 8 doubles, 16 floats."""
+    return np.uint64(VECTOR_BYTES) // _itemsize(like)
+
+
 @jit()
-def _aligned_zeros(n):
-    """np.zeros(n) starting on a 64-byte boundary: with rows of whole AVX-512 registers
-    every row is then aligned, and no vector load or store straddles two cache lines."""
-    buf = np.zeros(n + PAD)
-    o = (PAD - (buf.ctypes.data // 8) % PAD) % PAD
+def _aligned_zeros(n, like):
+    """np.zeros(n) of like's dtype starting on a 64-byte boundary: with rows of whole AVX-512
+    registers every row is then aligned, and no vector load or store straddles two cache
+    lines."""
+    pad = _per_register(like)
+    buf = np.zeros(n + pad, like.dtype)
+    o = (pad - (np.uint64(buf.ctypes.data) // _itemsize(like)) % pad) % pad
     return buf[o:o + n]
 
 
 @jit()
-def _padded_layout(sizes):
+def _padded_layout(sizes, pad):
     """Padded(sizes=n, widths=p, woff=wo, boff=bo, aoff=ao), uint64: real and padded layer
-    widths, where WT(l) (n_l rows of p_l+1) and b(l) (p_l+1) start in the padded weights, and
-    layer l's part of a flat per-sample buffer (p_l long)."""
+    widths (n_l rounded up to a multiple of pad), where WT(l) (n_l rows of p_l+1) and b(l)
+    (p_l+1) start in the padded weights, and layer l's part of a flat per-sample buffer (p_l
+    long)."""
     L = sizes.shape[0] - 1
     n = sizes.astype(np.uint64)
-    p = ((n + np.uint64(PAD - 1)) // np.uint64(PAD)) * np.uint64(PAD)
+    p = ((n + (pad - U1)) // pad) * pad
     wo, bo, ao = np.zeros(L, np.uint64), np.zeros(L, np.uint64), np.zeros(L + 2, np.uint64)
     k = U0
     for l in range(L):
@@ -401,15 +482,17 @@ def _sgd_epoch(theta, net, X, Y, order, maths, lr):
     """Per-sample SGD over X[order] on padded transposed weights (see above), the backward
     pass fused with the update W <- W - lr (delta u^T + l2 W) = W (1 - lr l2) - (lr delta) u^T,
     where u = a(l-1), or x and z(l-1) under the grad bug."""
+    real = theta.dtype.type
     act, scale, grad0 = maths.activation, maths.scale, maths.relu_grad0
     relu_z = act == RELU and grad0 != 0.0  # relu'(z) needs z itself
-    pnet = _padded_layout(net.sizes)
+    pnet = _padded_layout(net.sizes, _per_register(theta))
     n, p, wo, bo, ao = pnet.sizes, pnet.widths, pnet.woff, pnet.boff, pnet.aoff
     L = n.shape[0] - 1
-    T = _aligned_zeros(bo[L - 1] + p[L])
-    A, Z, D = _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1]), _aligned_zeros(ao[L + 1])
+    T = _aligned_zeros(bo[L - 1] + p[L], theta)
+    A, Z, D = (_aligned_zeros(ao[L + 1], theta), _aligned_zeros(ao[L + 1], theta),
+               _aligned_zeros(ao[L + 1], theta))
     U = Z if maths.grad_bug else A  # what the weight gradient multiplies delta by
-    decay = 1.0 - lr * maths.l2
+    decay = real(1.0) - lr * maths.l2
     _to_padded(theta, net, T, pnet, False)
     for s in order:
         _forward_padded(T, pnet, A, Z, X, s, maths)
@@ -428,7 +511,7 @@ def _sgd_epoch(theta, net, X, Y, order, maths, lr):
                     k0, k1 = lr * U[ui + i], lr * U[ui + i + U1]
                     r0 = wo[l] + i * width
                     r1 = r0 + width
-                    acc0 = acc1 = 0.0
+                    acc0 = acc1 = real(0.0)
                     for j in range(width):
                         dj = D[do + j]
                         w0, w1 = T[r0 + j], T[r1 + j]
@@ -441,7 +524,7 @@ def _sgd_epoch(theta, net, X, Y, order, maths, lr):
                     i += U2
                 while i < nin:
                     k, r = lr * U[ui + i], wo[l] + i * width
-                    acc = 0.0  # delta(l-1)[i] from the old row, updating it on the way
+                    acc = real(0.0)  # delta(l-1)[i] from the old row, updating it on the way
                     for j in range(width):
                         w = T[r + j]
                         acc += w * D[do + j]
@@ -482,6 +565,7 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, work):
     quirks of maths). Matrix products go to BLAS; everything elementwise is one fused loop.
     Every array of a batch's size is a piece of work (_work_size long, made once per epoch):
     fresh arrays that large come from the system each time, with their page faults."""
+    real = theta.dtype.type
     act, scale, l2, grad_bug = maths.activation, maths.scale, maths.l2, maths.grad_bug
     keep_z = _keeps_z(maths)
     sizes = net.sizes
@@ -515,7 +599,7 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, work):
     for n in range(m):
         for j in range(delta.shape[1]):
             delta[n, j] = scale * (acts[L][n, j] - Y[idx[n], j])
-    inv_m = 1.0 / m
+    inv_m = real(1.0) / real(m)
     for l in range(L - 1, -1, -1):
         W, _ = _weights(theta, net, l)
         gW, gb = _weights(grad, net, l)
@@ -540,14 +624,33 @@ def _batch_gradient(theta, net, X, Y, idx, maths, grad, work):
                           (us[l] if keep_z else acts[l]).reshape(-1), maths)
 
 
+# Adam's scalars (1 - beta, the bias corrections, the step) are formed in float64 and rounded
+# once to the run's dtype, as torch.optim forms them from Python floats. They live in these
+# two functions (not inlined), so the kernel's own arithmetic is all in the run's dtype.
+@jit(inline="never")
+def _optimiser_constants(opt, like):
+    """(lr, eps, beta2, 1 - beta1, 1 - beta2) in like's dtype."""
+    real = like.dtype.type
+    return (real(opt.lr), real(opt.eps), real(opt.beta2), real(1.0 - opt.beta1),
+            real(1.0 - opt.beta2))
+
+
+@jit(inline="never")
+def _bias_corrected(opt, t, like):
+    """(lr / (1 - beta1^t), sqrt(1 - beta2^t)) after t steps, in like's dtype."""
+    real = like.dtype.type
+    return real(opt.lr / (1.0 - opt.beta1 ** t)), real(sqrt(1.0 - opt.beta2 ** t))
+
+
 @jit()
 def _batch_epoch(theta, net, X, Y, order, maths, opt, moments):
     """Mini-batch SGD or Adam (torch.optim.Adam's arithmetic) over X[order]; moments, Adam's
     M and G, are updated in place. Returns Adam's step count after the epoch."""
-    B, lr, b1, b2, eps, t = opt.batch, opt.lr, opt.beta1, opt.beta2, opt.eps, opt.t
+    B, t = opt.batch, opt.t
+    lr, eps, b2, c1, c2 = _optimiser_constants(opt, theta)
     M, G = moments.first, moments.second
     grad = np.empty_like(theta)
-    work = np.empty(_work_size(net.sizes, min(B, order.shape[0])))
+    work = np.empty(_work_size(net.sizes, min(B, order.shape[0])), theta.dtype)
     for start in range(0, order.shape[0], B):
         _batch_gradient(theta, net, X, Y, order[start:start + B], maths, grad, work)
         if opt.optimizer == SGD:
@@ -555,12 +658,11 @@ def _batch_epoch(theta, net, X, Y, order, maths, opt, moments):
                 theta[k] -= lr * grad[k]
         else:
             t += 1
-            step = lr / (1.0 - b1 ** t)
-            sqrt_bc2 = sqrt(1.0 - b2 ** t)
+            step, sqrt_bc2 = _bias_corrected(opt, t, theta)
             for k in range(theta.shape[0]):
                 g = grad[k]
-                M[k] += (1.0 - b1) * (g - M[k])
-                G[k] = G[k] * b2 + (1.0 - b2) * g * g
+                M[k] += c1 * (g - M[k])
+                G[k] = G[k] * b2 + c2 * g * g
                 theta[k] -= step * (M[k] / (sqrt(G[k]) / sqrt_bc2 + eps))
     return t
 
@@ -569,7 +671,7 @@ def _batch_epoch(theta, net, X, Y, order, maths, opt, moments):
 def _predict(theta, net, A, Z, X, maths):
     sizes = net.sizes
     L = sizes.shape[0] - 1
-    out = np.empty((X.shape[0], sizes[L]))
+    out = np.empty((X.shape[0], sizes[L]), theta.dtype)
     for n in range(X.shape[0]):
         _forward(theta, net, A, Z, X[n], maths)
         out[n] = _part(A, net, L)
@@ -587,18 +689,26 @@ def from_numpy(params, hp, device="cpu"):
     aoff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     net = Net(sizes=sizes, woff=np.array(woff, dtype=np.int64),
               boff=np.array(boff, dtype=np.int64), aoff=aoff)
+    dtype = np.dtype(hp.dtype)
+    real = dtype.type  # the records' floats in the run's dtype, as the arrays (see Precision)
     maths = Maths(activation=ACTIVATION[hp.activation], output=OUTPUT[hp.loss],
-                  scale=float(DELTA_SCALE[hp.loss]), l2=float(hp.l2),
+                  scale=real(DELTA_SCALE[hp.loss]), l2=real(hp.l2),
                   input_activation=bool(hp.input_activation), grad_bug=bool(hp.grad_bug),
-                  relu_grad0=float(hp.relu_grad0))
-    return {"hp": hp, "theta": theta.astype(np.float64), "net": net, "maths": maths,
-            "bufs": (np.zeros(aoff[-1]), np.zeros(aoff[-1])),  # A, Z for predict
-            "moments": Moments(np.zeros(k), np.zeros(k)), "t": 0}  # Adam's M, G and step count
+                  relu_grad0=real(hp.relu_grad0))
+    return {"hp": hp, "theta": theta.astype(dtype), "net": net, "maths": maths,
+            "bufs": (np.zeros(aoff[-1], dtype), np.zeros(aoff[-1], dtype)),  # A, Z for predict
+            "moments": Moments(np.zeros(k, dtype), np.zeros(k, dtype)),  # Adam's M, G
+            "t": 0}  # Adam's step count
 
 
-def to_numpy(state):
-    return [tuple(a.copy() for a in _weights(state["theta"], state["net"], l))
+def to_numpy(state):  # float64 copies
+    return [tuple(a.astype(np.float64) for a in _weights(state["theta"], state["net"], l))
             for l in range(len(state["net"].sizes) - 1)]
+
+
+def _in_dtype(state, *arrays):
+    """X, Y, ... as arrays of the run's dtype (themselves where they are already)."""
+    return (np.asarray(A, state["theta"].dtype) for A in arrays)
 
 
 def _compile_uninterleaved(kernel, args):
@@ -623,8 +733,10 @@ def _compile_uninterleaved(kernel, args):
 
 def train_epoch(state, X, Y, order):
     hp, order = state["hp"], np.asarray(order, dtype=np.int64)
+    X, Y = _in_dtype(state, X, Y)
+    real = state["theta"].dtype.type
     if hp.per_sample_sgd:  # the published per-sample loop
-        args = (state["theta"], state["net"], X, Y, order, state["maths"], float(hp.lr))
+        args = (state["theta"], state["net"], X, Y, order, state["maths"], real(hp.lr))
         _compile_uninterleaved(_sgd_epoch, args)(*args)
         return
     opt = Opt(optimizer=OPTIMIZER[hp.optimizer], batch=int(hp.batch(len(order))), lr=float(hp.lr),
@@ -635,14 +747,18 @@ def train_epoch(state, X, Y, order):
 
 def predict(state, X):
     A, Z = state["bufs"]
-    return _predict(state["theta"], state["net"], A, Z,
-                    np.ascontiguousarray(X, dtype=np.float64), state["maths"])
+    theta = state["theta"]
+    out = _predict(theta, state["net"], A, Z, np.ascontiguousarray(X, dtype=theta.dtype),
+                   state["maths"])
+    return np.asarray(out, np.float64)  # a float64 copy of a float32 run's outputs
 
 
 def gradients(state, X, Y):
-    grad = np.empty_like(state["theta"])
-    _batch_gradient(state["theta"], state["net"], X, Y, np.arange(len(X)), state["maths"], grad,
-                    np.empty(_work_size(state["net"].sizes, len(X))))
+    theta = state["theta"]
+    grad = np.empty_like(theta)
+    work = np.empty(_work_size(state["net"].sizes, len(X)), theta.dtype)
+    _batch_gradient(theta, state["net"], *_in_dtype(state, X, Y), np.arange(len(X)),
+                    state["maths"], grad, work)
     return to_numpy({**state, "theta": grad})
 
 

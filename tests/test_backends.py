@@ -20,9 +20,9 @@ LOSSES, ACTIVATIONS = ("mse", "bce", "ce"), ("sigmoid", "tanh", "relu")
 # Every backend's Declaration.refuses (impls.FEATURES), and what of the common checks each
 # refusal skips: the features that refuse it -> the checks' names for what is skipped
 REFUSES = {"sklearn": {"adam", "input_activation", "grad_bug", "relu_grad0", "softmax2"},
-           **dict.fromkeys(("python", "c", "numba"), {"float32"})}
+           "python": {"float32"}}
 FLOAT32_SKIPS = {("float32",): [*(c.id for c in checks.float32_cases()), "float32 against float64"]}
-SKIPS = {"python": FLOAT32_SKIPS, "c": FLOAT32_SKIPS, "numba": FLOAT32_SKIPS, "sklearn": {
+SKIPS = {"python": FLOAT32_SKIPS, "sklearn": {
     ("adam",): ["one Adam step", *(f"adam-5-{loss}-{a}-plain" for loss in LOSSES for a in ACTIVATIONS),
                 "adam-1-mse-tanh-plain", "adam-5-mse-tanh-plain-float32"],
     ("input_activation",): ["hand gradients {'input_activation': True}, x=-1.0",
