@@ -14,10 +14,11 @@ from ffnbench.studies.table import Spec, load_settings
 SETTINGS = {s.number: s for s in load_settings()}
 
 
-def _paired(rows):
+def _paired(rows, sd64=0.3, sd32=0.3):
     cols = ["protocol", "setting", "dataset", "seed", "test_mse_float64", "diverged_float64",
             "best_epoch_float64", "test_mse_float32", "diverged_float32", "best_epoch_float32"]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=cols).assign(test_prediction_sd_float64=sd64,
+                                                   test_prediction_sd_float32=sd32)
 
 
 def test_the_summary_on_hand_checked_pairs():
@@ -27,7 +28,9 @@ def test_the_summary_on_hand_checked_pairs():
             ("modern", 8, "red", 0, 0.60, False, 7, 0.60000001, False, 7),
             ("modern", 8, "red", 1, 0.70, False, 7, 0.70000003, False, 7),
             ("modern", 8, "red", 2, np.nan, True, 2, np.nan, True, 2)]
-    df = precision.summarise(_paired(rows), SETTINGS, delta=0.001, level=0.95)
+    paired = _paired(rows)
+    paired.loc[2, "test_prediction_sd_float64"] = 1e-15  # the float32-alone divergence's twin
+    df = precision.summarise(paired, SETTINGS, delta=0.001, level=0.95)
     a, b = df.iloc[0], df.iloc[1]
     assert (a["n_seeds"], a["n_paired"], a["diverged_float32_only"], a["diverged_float64_only"],
             a["diverged_both"]) == (3, 2, 1, 0, 0)
@@ -40,12 +43,15 @@ def test_the_summary_on_hand_checked_pairs():
     assert not a["within"]  # the interval (two pairs, t of 1 degree of freedom) is wide
     assert (b["n_paired"], b["diverged_both"]) == (2, 1) and b["within"]
     assert b["hidden"] == ",".join(map(str, SETTINGS[8].hidden))
+    assert precision.diverged_alone(paired)["float32"] == (1, 1e-15)
+    assert precision.diverged_alone(paired)["float64"][0] == 0
 
 
 def test_runs_that_do_not_pair_are_an_error():
     one = _paired([("modern", 4, "red", 0, 0.5, False, 1, 0.5, False, 1)])
     runs = one.rename(columns={"test_mse_float64": "test_mse", "diverged_float64": "diverged",
-                               "best_epoch_float64": "best_epoch"})
+                               "best_epoch_float64": "best_epoch",
+                               "test_prediction_sd_float64": "test_prediction_sd"})
     with pytest.raises(ValueError, match="do not pair"):
         precision.pair(runs, runs.assign(seed=1))
 
@@ -91,3 +97,21 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, messag
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not out.exists()
+
+
+def test_the_committed_precision_rows_follow_from_the_committed_pairs():
+    """results/precision.csv recomputed from results/precision_runs.csv alone (6 digits, as
+    written); and its float64 runs are the committed table's runs, number for number."""
+    from pathlib import Path
+    results = Path(__file__).parents[1] / "results"
+    paired = pd.read_csv(results / "precision_runs.csv")
+    committed = pd.read_csv(results / "precision.csv")
+    again = precision.summarise(paired, SETTINGS)
+    num = [c for c in committed.columns if committed[c].dtype.kind == "f"]
+    np.testing.assert_allclose(again[num].to_numpy(float), committed[num].to_numpy(float),
+                               rtol=1e-5, atol=1e-12, equal_nan=True)
+    assert (again["within"] == committed["within"]).all()
+    table = pd.read_csv(results / "runs.csv").set_index(["protocol", "setting", "dataset", "seed"])
+    mine = paired.set_index(["protocol", "setting", "dataset", "seed"])
+    np.testing.assert_array_equal(mine["test_mse_float64"],
+                                  table.loc[mine.index, "test_mse"].to_numpy())

@@ -1,13 +1,17 @@
 """precision.md: float32 against float64 on the table's settings (studies/precision.py)."""
 from .. import __version__
 from ..core.config import REGRESSION_DATASETS
+from ..studies import precision as study
+
+
+ROUND_OFF = 1e-9  # an sd of predictions this small is a constant plus rounding
 
 
 def _g(x):
     return "–" if x != x else "0" if x == 0 else f"{x:+.2g}"
 
 
-def markdown(df, spec, delta, level):
+def markdown(df, paired, spec, delta, level):
     k = len(df)
     within, rows = int(df["within"].sum()), df[df["n_paired"] > 0]
     worst = rows.loc[rows["max_abs_diff"].idxmax()] if len(rows) else None
@@ -24,13 +28,24 @@ def markdown(df, spec, delta, level):
         "The margin is 0.1–0.25 % of the table's test errors and under a thirtieth of their "
         "spread over seeds: far below what the table's intervals resolve.",
     ]
+    out = df[~df["within"].astype(bool)]
+    if len(out):
+        zero = (out["ci_low"] <= 0) & (out["ci_high"] >= 0)
+        lines += ["", "Not shown within the margin: " + "; ".join(
+            f"{r['protocol']} {r['dataset']} #{r['setting']} ({r['hidden']} {r['activation']}, "
+            f"lr {r['lr']:g})" for _, r in out.iterrows()) + f"; {int(zero.sum())} of {len(out)} with "
+            "an interval that contains 0 (no difference shown either): their pairs differ too "
+            "widely from seed to seed for the seeds to pin the mean inside the margin."]
     if worst is not None:
         lines += ["", f"Largest single difference: {worst['max_abs_diff']:.2g} "
-                      f"({worst['protocol']}, {worst['dataset']} #{worst['setting']}). "
-                      f"Runs that diverged in one precision only: "
-                      f"{int(df['diverged_float64_only'].sum())} in float64, "
-                      f"{int(df['diverged_float32_only'].sum())} in float32 "
-                      f"(of {int(df['n_seeds'].sum())} pairs)."]
+                      f"({worst['protocol']}, {worst['dataset']} #{worst['setting']})."]
+    for mine, (n, sd) in study.diverged_alone(paired).items():
+        if n:
+            other = "float64" if mine == "float32" else "float32"
+            lines += ["", f"{n} of {len(paired)} runs diverged in {mine} alone; their {other} "
+                          f"twins' test predictions have an sd of at most {sd:.2g}"
+                          + (": they predict one constant up to round-off (collapsed runs, "
+                             "docs/protocol.md)." if sd < ROUND_OFF else ".")]
     for protocol in dict.fromkeys(df["protocol"]):
         for d in REGRESSION_DATASETS:
             part = df[(df["protocol"] == protocol) & (df["dataset"] == d)]

@@ -18,7 +18,8 @@ from ..core.config import PRECISION_MARGIN
 from . import stats
 
 KEY = ["protocol", "setting", "dataset", "seed"]
-RUN_COLUMNS = ["test_mse", "diverged", "best_epoch"]  # what each precision contributes per run
+# what each precision contributes per run (the predictions' sd tells a collapsed run)
+RUN_COLUMNS = ["test_mse", "diverged", "best_epoch", "test_prediction_sd"]
 COLUMNS = ["protocol", "dataset", "setting", "hidden", "activation", "lr", "l2", "n_seeds",
            "n_paired", "diverged_float64_only", "diverged_float32_only", "diverged_both",
            "test_mse_float64_mean", "diff", "diff_sd", "ci_low", "ci_high", "max_abs_diff",
@@ -69,3 +70,13 @@ def summarise(paired, settings, delta=PRECISION_MARGIN, level=stats.LEVEL):
             "within": bool(-delta <= st["ci_low"] and st["ci_high"] <= delta),
         })
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def diverged_alone(paired):
+    """{precision: (runs that diverged in it alone, the largest sd of the other precision's
+    test predictions over those runs)}: a twin that predicts a constant had collapsed."""
+    out = {}
+    for mine, other in (("float32", "float64"), ("float64", "float32")):
+        alone = paired[paired[f"diverged_{mine}"].astype(bool) & ~paired[f"diverged_{other}"].astype(bool)]
+        out[mine] = (len(alone), alone[f"test_prediction_sd_{other}"].max() if len(alone) else np.nan)
+    return out
