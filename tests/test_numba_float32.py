@@ -17,7 +17,7 @@ from numba.core.compiler_machinery import FunctionPass, PassManager, register_pa
 
 nb = impls.load("numba")
 EPS32 = checks.EPS32
-SIZES = (11, 13, 9, 17, 3)  # float32 pads 13, 9, 17 to 16, 16, 32 (float64: 16, 16, 24)
+from test_numba_kernel import SIZES, padded_problem  # noqa: E402  float32 pads 13, 9, 17 to 16, 16, 32
 
 
 def _is_float32(A):
@@ -140,14 +140,7 @@ def test_padded_float32_kernel_agrees_with_torch_float32(activation, loss, quirk
     rows left over after the groups of four and two) and quirks, 3 epochs of per-sample SGD:
     float32 ends within float32_tolerance of torch's float32, with float32 numbers that are
     not the float64 run's; the float64 run, compiled beside it, is torch's to 1e-12."""
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(40, SIZES[0]))
-    if loss == "mse":
-        Y = rng.normal(size=(40, SIZES[-1]))
-    else:
-        Y = np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], 40)]
-    params = [(rng.uniform(-0.6, 0.6, (o, i)), rng.uniform(-0.1, 0.1, o))
-              for i, o in zip(SIZES[:-1], SIZES[1:])]
+    params, X, Y = padded_problem(loss)
     out = {}
     for name in ("numba", "torch"):
         for dtype in ("float32", "float64"):

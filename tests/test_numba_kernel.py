@@ -10,8 +10,18 @@ from ffnbench import impls
 SIZES = (11, 13, 9, 17, 3)  # 13, 9, 17 padded to 16, 16, 24; 11 and 13 and 9 inputs: remainders
 
 
-def _params(rng):
-    return [(rng.uniform(-0.6, 0.6, (o, i)), rng.uniform(-0.1, 0.1, o)) for i, o in zip(SIZES[:-1], SIZES[1:])]
+def padded_problem(loss):
+    """(params, X, Y): 40 samples for the SIZES net, targets suited to `loss` (also used by
+    test_numba_float32)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, SIZES[0]))
+    if loss == "mse":
+        Y = rng.normal(size=(40, SIZES[-1]))
+    else:
+        Y = np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], 40)]
+    params = [(rng.uniform(-0.6, 0.6, (o, i)), rng.uniform(-0.1, 0.1, o))
+              for i, o in zip(SIZES[:-1], SIZES[1:])]
+    return params, X, Y
 
 
 @pytest.mark.parametrize("activation,loss,quirks", [
@@ -21,14 +31,8 @@ def _params(rng):
     ("tanh", "mse", {"input_activation": True, "grad_bug": True}),
 ])
 def test_padded_kernel_matches_torch(activation, loss, quirks):
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(40, SIZES[0]))
-    if loss == "mse":
-        Y = rng.normal(size=(40, SIZES[-1]))
-    else:
-        Y = np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], 40)]
+    params, X, Y = padded_problem(loss)
     hp = impls.HyperParams(activation, 0.01, 0.01, loss=loss, **quirks)
-    params = _params(rng)
     out = {}
     for name in ("numba", "torch"):
         backend = impls.load(name)
