@@ -181,7 +181,10 @@ def test_the_benchmark_list_shows_every_benchmark_of_every_machine(site, watched
         names = {label.split(" (")[0] for label, _ in cells}
         assert names == set(BENCHMARKS), machine
         assert len(cells) == sum(_combinations(b) for b in BENCHMARKS.values()), machine
-        assert sum(bool(value.strip()) for _, value in cells) > len(cells) / 2, machine
+        # every benchmark has a value on the machine (a backend it never measured, such as
+        # sklearn on the reference machine, leaves its own rows empty)
+        valued = {label.split(" (")[0] for label, value in cells if value.strip()}
+        assert valued == set(BENCHMARKS), (machine, set(BENCHMARKS) - valued)
 
 
 @pytest.mark.parametrize("machine", MACHINES)
