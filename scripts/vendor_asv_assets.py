@@ -30,7 +30,8 @@ MIT = "Permission is hereby granted, free of charge"
 
 # (CDN address in asv's template, npm package, version, file in the package); the local name
 # is the file's base name. stupidtable: the CDN serves 1.0.1, npm has only 1.1.3 (the same
-# API: stupidtable(), stupidsort(dir), the aftertablesort event); flot: npm has no minified files.
+# API: stupidtable(), stupidsort(dir), the aftertablesort event); flot: npm has no minified files;
+# blueimp-md5: its unminified source, which a reader (and a link checker) can read.
 ASSETS = [
     ("https://code.jquery.com/jquery-3.3.1.min.js", "jquery", "3.3.1", "dist/jquery.min.js"),
     ("https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js",
@@ -46,7 +47,7 @@ ASSETS = [
     ("https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js",
      "stupid-table-plugin", "1.1.3", "stupidtable.min.js"),
     ("https://cdnjs.cloudflare.com/ajax/libs/blueimp-md5/2.19.0/js/md5.min.js",
-     "blueimp-md5", "2.19.0", "js/md5.min.js"),
+     "blueimp-md5", "2.19.0", "js/md5.js"),
     ("https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/js/bootstrap.min.js",
      "bootstrap", "3.1.1", "dist/js/bootstrap.min.js"),
     ("https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css",
@@ -65,6 +66,8 @@ NOTES = {
     "stupid-table-plugin": "the CDN's 1.0.1 is not on npm; 1.1.3 is the only npm version and "
                            "keeps the API asv uses (stupidtable(), stupidsort(dir), "
                            "aftertablesort with column and direction)",
+    "blueimp-md5": "md5.js, the unminified source of the CDN's md5.min.js (same package and "
+                   "version): readable, where the minified text reads like file names",
     "bootstrap": "bootstrap.min.css names the glyphicons fonts (../fonts/), which asv's page "
                  "never uses: not vendored",
 }
