@@ -4,7 +4,6 @@ precisions' test MSE per run, the pairs the rows are computed from)."""
 from pathlib import Path
 
 from ..core import harness
-from ..core.config import ALIASES, PROTOCOLS, REGRESSION_DATASETS, parse_choices
 from ..core.errors import UserError
 from ..core.fileio import atomic_write, check_out_dir, ensure_dir
 from ..core.log import LOG
@@ -13,25 +12,19 @@ from ..run import executors
 from ..run.cache import Cache
 from ..studies import precision as study
 from ..studies.stats import LEVEL
-from ..studies.table import Spec, compute, load_settings
+from ..studies.table import Spec, chosen_grid, run_plan
 
 OUTPUTS = ("precision.md", "precision.csv", "precision_runs.csv")
 
 
 def spec_from_args(args):
-    names = ALIASES.get(args.protocol, args.protocol)
-    protocols = tuple(ALIASES.get(p, p) for p in parse_choices(names, "protocol", (*PROTOCOLS, "published")))
     if args.seeds < 2:
         raise UserError(f"--seeds must be at least 2 (an interval needs two pairs), got {args.seeds}")
     if not 0 < args.delta < float("inf"):
         raise UserError(f"--delta must be a positive number, got {args.delta}")
     executors.check_jobs(args.jobs)
-    numbers = [str(s.number) for s in load_settings()]
-    settings = () if args.settings is None else tuple(
-        int(x) for x in parse_choices(args.settings, "settings", numbers))
-    spec = Spec(protocols=tuple(dict.fromkeys(protocols)), seeds=args.seeds, backend=args.backend,
-                datasets=parse_choices(args.datasets, "datasets", REGRESSION_DATASETS),
-                settings=settings)
+    spec = Spec(seeds=args.seeds, backend=args.backend,
+                **chosen_grid(args.protocol, args.datasets, args.settings))
     for s in study.specs(spec):  # the backend takes both precisions, its engine is there
         harness.load_backend(s.config(s.chosen()[0], s.datasets[0], s.protocols[0], 0))
     check_out_dir(args.out, OUTPUTS)
@@ -47,7 +40,7 @@ def main(args):
     try:
         for s in study.specs(spec):
             LOG.info(f"ffnbench precision: {s.size()} runs = {s.describe()}")
-            runs.append(compute(s, engine, cache, in_flight, progress=not args.quiet).runs)
+            runs.append(run_plan(s, engine, cache, in_flight, progress=not args.quiet)[2])
     finally:
         executors.close_executor(engine)
     paired = study.pair(*runs)

@@ -5,14 +5,14 @@ import time
 from pathlib import Path
 
 from ..core import harness
-from ..core.config import ALIASES, OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, RUN_LIMIT, parse_choices
+from ..core.config import OVERRIDES, RUN_LIMIT
 from ..core.errors import UserError
 from ..core.fileio import check_dir_path, check_out_dir, to_json
 from ..core.log import LOG
 from ..report import table as report
 from ..run import executors, grid
 from ..run.cache import Cache
-from ..studies.table import Spec, compute, load_settings
+from ..studies.table import Spec, chosen_grid, compute
 
 
 def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True,
@@ -40,19 +40,12 @@ def run_table(spec, out, cache_dir, fresh=False, jobs=None, progress=True,
 
 def spec_from_args(args):
     """A validated Spec, or a UserError before anything is run or written."""
-    names = ALIASES.get(args.protocol, args.protocol)  # all, both, or a comma list
-    protocols = tuple(ALIASES.get(p, p) for p in parse_choices(names, "protocol", (*PROTOCOLS, "published")))
     overrides = tuple((k, getattr(args, k)) for k in OVERRIDES if getattr(args, k, None) is not None)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     executors.check_jobs(args.jobs)
-    numbers = [str(s.number) for s in load_settings()]
-    settings = () if args.settings is None else tuple(
-        int(x) for x in parse_choices(args.settings, "settings", numbers))
-    spec = Spec(protocols=tuple(dict.fromkeys(protocols)),
-                datasets=parse_choices(args.datasets, "datasets", REGRESSION_DATASETS), seeds=args.seeds,
-                backend=args.backend, epochs=args.epochs, patience=args.patience, settings=settings,
-                overrides=overrides)
+    spec = Spec(seeds=args.seeds, backend=args.backend, epochs=args.epochs, patience=args.patience,
+                overrides=overrides, **chosen_grid(args.protocol, args.datasets, args.settings))
     if not args.yes and spec.size() > RUN_LIMIT:
         raise UserError(f"{spec.size():,} runs ({spec.describe()}) is more than the "
                         f"{RUN_LIMIT:,} a table starts without --yes; check --seeds, or add --yes")

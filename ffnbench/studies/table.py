@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.config import OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, TrainConfig, parse_hidden
+from ..core.config import (ALIASES, OVERRIDES, PROTOCOLS, REGRESSION_DATASETS, TrainConfig,
+                           parse_choices, parse_hidden)
 from ..run import grid, runs
 from . import stats
 from .baselines import best_baselines, compute as fit_baselines
@@ -58,6 +59,18 @@ def load_settings(path=REFERENCE):
     return tuple(Setting(i + 1, parse_hidden(r.hidden_sizes), r.activation, float(r.learning_rate),
                     float(r.l2), {"red": float(r.test_error_red), "white": float(r.test_error_white)})
             for i, r in enumerate(df.itertuples(index=False)))
+
+
+def chosen_grid(protocol, datasets, settings):
+    """The Spec fields of the options that choose a table's runs (--protocol, --datasets,
+    --settings: parser.add_grid_options), each checked: a bad choice is one UserError line."""
+    names = ALIASES.get(protocol, protocol)  # all, both, or a comma list
+    protocols = parse_choices(names, "protocol", (*PROTOCOLS, "published"))
+    numbers = [str(s.number) for s in load_settings()]
+    return {"protocols": tuple(dict.fromkeys(ALIASES.get(p, p) for p in protocols)),
+            "datasets": parse_choices(datasets, "datasets", REGRESSION_DATASETS),
+            "settings": () if settings is None else tuple(
+                int(x) for x in parse_choices(settings, "settings", numbers))}
 
 
 @dataclass(frozen=True)
@@ -283,15 +296,22 @@ class Result(NamedTuple):
     n_cached: int  # runs that came from the cache
 
 
-def compute(spec, executor, cache, in_flight=1, progress=True):
-    """Run (or fetch from `cache`) every run of `spec` and its baselines through `executor`."""
+def run_plan(spec, executor, cache, in_flight=1, progress=True):
+    """(plan, results, runs.csv's frame, how many came from `cache`): every run of `spec`,
+    run (or fetched from `cache`) through `executor`, without the baselines."""
     plan = spec.plan()
     results, n_cached = grid.run_grid([c for *_, c in plan], executor, cache,
                                       in_flight=in_flight, progress=progress, desc="table")
-    base = fit_baselines(spec.datasets, spec.seeds, spec.split, executor, cache, in_flight,
-                         progress)
-    table = aggregate(spec, runs_frame(plan, results), base)
     per_run = runs.frame([c for *_, c in plan], results)
     per_run.insert(0, "setting", [s.number for _, s, *_ in plan])
     per_run.insert(0, "protocol", [p for p, *_ in plan])
+    return plan, results, per_run, n_cached
+
+
+def compute(spec, executor, cache, in_flight=1, progress=True):
+    """Run (or fetch from `cache`) every run of `spec` and its baselines through `executor`."""
+    plan, results, per_run, n_cached = run_plan(spec, executor, cache, in_flight, progress)
+    base = fit_baselines(spec.datasets, spec.seeds, spec.split, executor, cache, in_flight,
+                         progress)
+    table = aggregate(spec, runs_frame(plan, results), base)
     return Result(table, per_run, base, n_cached)
