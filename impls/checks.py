@@ -354,11 +354,17 @@ FLOAT32_UPDATES = [("sgd", 1), ("sgd", 5), ("adam", 5)]
 
 
 def float32_cases():
-    """The float32 cases: per-sample and mini-batch SGD for every loss x activation, and
-    mini-batch Adam once (no quirks: they do not touch the precision)."""
+    """The float32 cases: per-sample and mini-batch SGD for every loss x activation,
+    mini-batch Adam once, and once each the other code paths of a hand-written backend, where
+    a stray float64 constant would hide as well: full batch, per-sample Adam, all quirks with
+    per-sample SGD (relu'(0) = 1 used) and with Adam."""
     return [Case(o, B, loss, a, dtype="float32")
             for (o, B), loss, a in product(FLOAT32_UPDATES[:2], LOSSES, ACTIVATIONS)] + [
-        Case(*FLOAT32_UPDATES[2], "mse", "tanh", dtype="float32")]
+        Case(*FLOAT32_UPDATES[2], "mse", "tanh", dtype="float32"),
+        Case("sgd", 0, "ce", "sigmoid", dtype="float32"),
+        Case("adam", 1, "bce", "relu", dtype="float32"),
+        Case("sgd", 1, "mse", "relu", "all_quirks", dtype="float32"),
+        Case("adam", 5, "bce", "tanh", "all_quirks", dtype="float32")]
 
 
 def train(name, case, epochs=REF_EPOCHS):

@@ -1,13 +1,11 @@
 """The C backend in float32: impls/c/ffn.c built a second time with -DFFN_REAL=float.
 
 The common checks (tests/test_backends.py) already hold c's float32 to torch's float32 on
-per-sample and mini-batch SGD for every loss x activation and on mini-batch Adam once
-(checks.float32_cases), and check_float32 checks the round trip, the float64 outputs and
-float32 against float64; tests/test_dtype.py trains the wine data. Here: that the float
-build is float maths (no double arithmetic in it, and a sum that only float rounds away),
-the two libraries side by side in the cache, the state's arrays, float32 gradients, and
-the training configurations the common float32 cases leave out (full batch, per-sample
-Adam, Adam with other losses, the printed code's quirks)."""
+every case of checks.float32_cases (SGD and Adam, full batch, the quirks), and check_float32
+checks the round trip, the float64 outputs and float32 against float64; tests/test_dtype.py
+trains the wine data. Here: that the float build is float maths (no double arithmetic in
+it, and a sum that only float rounds away), the two libraries side by side in the cache,
+the state's arrays and float32 gradients."""
 import ctypes
 import subprocess
 
@@ -92,20 +90,3 @@ def test_float32_gradients_agree_with_torch_float32(loss, activation):
     assert is_float32(got)
     assert checks.max_diff(got, want) <= 32 * checks.EPS32 * checks.max_abs(want)
     assert checks.max_diff(got, exact) > 0.0
-
-
-CASES = [Case("sgd", 0, "ce", "sigmoid", dtype="float32"),  # full batch
-         Case("adam", 1, "bce", "relu", dtype="float32"),  # per-sample Adam
-         Case("adam", 5, "ce", "sigmoid", dtype="float32"),
-         Case("sgd", 1, "mse", "relu", "all_quirks", dtype="float32"),  # relu'(0) = 1 used
-         Case("adam", 5, "bce", "tanh", "all_quirks", dtype="float32")]
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_float32_training_agrees_with_torch_float32(case):
-    """3 epochs on the checks' data: within checks.float32_tolerance of torch's float32
-    weights, float32 numbers, and not the float64 run's weights."""
-    checks.check_same_as_reference("c", case)
-    w32, w64 = checks.train("c", case)[0], checks.train("c", case._replace(dtype="float64"))[0]
-    assert is_float32(w32) and not is_float32(w64)
-    assert checks.max_diff(w32, w64) > 0.0
