@@ -51,6 +51,6 @@ def main(args):
     with atomic_write(out / "precision.csv") as f:
         df.to_csv(f, index=False, float_format="%.6g")
     with atomic_write(out / "precision.md") as f:
-        f.write(report.markdown(df, paired, spec, args.delta, LEVEL))
+        f.write(report.markdown(df, study.diverged_alone(paired), len(paired), spec, args.delta, LEVEL))
     LOG.info(f"{int(df['within'].sum())} of {len(df)} settings within ±{args.delta:g}; "
              f"wrote {', '.join(OUTPUTS)} in {out}")

@@ -1,7 +1,6 @@
 """precision.md: float32 against float64 on the table's settings (studies/precision.py)."""
 from .. import __version__
 from ..core.config import REGRESSION_DATASETS
-from ..studies import precision as study
 
 
 ROUND_OFF = 1e-9  # an sd of predictions this small is a constant plus rounding
@@ -11,7 +10,8 @@ def _g(x):
     return "–" if x != x else "0" if x == 0 else f"{x:+.2g}"
 
 
-def markdown(df, paired, spec, delta, level):
+def markdown(df, alone, n_runs, spec, delta, level):
+    """alone: studies.precision.diverged_alone of the n_runs pairs."""
     k = len(df)
     within, rows = int(df["within"].sum()), df[df["n_paired"] > 0]
     worst = rows.loc[rows["max_abs_diff"].idxmax()] if len(rows) else None
@@ -39,10 +39,10 @@ def markdown(df, paired, spec, delta, level):
     if worst is not None:
         lines += ["", f"Largest single difference: {worst['max_abs_diff']:.2g} "
                       f"({worst['protocol']}, {worst['dataset']} #{worst['setting']})."]
-    for mine, (n, sd) in study.diverged_alone(paired).items():
+    for mine, (n, sd) in alone.items():
         if n:
             other = "float64" if mine == "float32" else "float32"
-            lines += ["", f"{n} of {len(paired)} runs diverged in {mine} alone; their {other} "
+            lines += ["", f"{n} of {n_runs} runs diverged in {mine} alone; their {other} "
                           f"twins' test predictions have an sd of at most {sd:.2g}"
                           + (": they predict one constant up to round-off (collapsed runs, "
                              "docs/protocol.md)." if sd < ROUND_OFF else ".")]
